@@ -1,0 +1,152 @@
+// The reference-counted object behind asyncuv::Handle and asyncuv::TimerHandle: a small header
+// plus the user's callable, allocated in one block. The loop's ready queue and timer heap hold
+// raw pointers that own one reference each.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <source_location>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "asyncuv/detail/describe.hpp"
+
+namespace asyncuv::detail {
+
+class TimerHeap;
+struct HandleImpl;
+
+/// Per-callable-type operations (a hand-made vtable keeps the header small and POD).
+struct HandleOps {
+  void (*invoke)(HandleImpl*);
+  void (*destroy_callback)(HandleImpl*) noexcept;
+  std::string (*describe)(const HandleImpl*);
+  void (*deallocate)(HandleImpl*) noexcept;
+};
+
+struct HandleImpl {
+  const HandleOps* ops;
+  /// Starts at 2: one for the queue/heap that will hold it, one for the returned Handle.
+  std::atomic<std::uint32_t> refs{2};
+  bool cancelled = false;
+  bool callback_alive = true;  // the callable (and its captures) still exists
+  bool running = false;        // the callable is executing right now
+  bool shared_across_threads = false;  // refs must be updated atomically
+  bool is_timer = false;
+  bool in_heap = false;  // a timer currently scheduled in its loop's heap
+  std::source_location where;
+  TimerHeap* heap = nullptr;  // timers only: the heap holding it (null once its loop closed)
+  double when = 0;           // timers only: deadline in loop.time() seconds
+
+  HandleImpl(const HandleOps* o, std::source_location w) : ops(o), where(w) {}
+};
+
+inline void retain(HandleImpl* h) noexcept {
+  if (h->shared_across_threads) {
+    h->refs.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    h->refs.store(h->refs.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+}
+
+inline void release(HandleImpl* h) noexcept {
+  std::uint32_t left;
+  if (h->shared_across_threads) {
+    left = h->refs.fetch_sub(1, std::memory_order_acq_rel) - 1;
+  } else {
+    left = h->refs.load(std::memory_order_relaxed) - 1;
+    h->refs.store(left, std::memory_order_relaxed);
+  }
+  if (left == 0) {
+    if (h->callback_alive) h->ops->destroy_callback(h);
+    h->ops->deallocate(h);
+  }
+}
+
+/// Destroys the callable now (after it ran, or on cancel), freeing what it captured.
+inline void drop_callback(HandleImpl* h) noexcept {
+  if (h->callback_alive && !h->running) {
+    h->callback_alive = false;
+    h->ops->destroy_callback(h);
+  }
+}
+
+/// A callable with bound positional arguments, like functools.partial: call_soon(f, a, b).
+template <class F, class... Args>
+struct BoundCall {
+  F f;
+  std::tuple<Args...> args;
+  void operator()() { std::apply(f, args); }
+};
+
+template <class Fn>
+struct Describe {
+  static std::string args(const Fn&) { return "()"; }
+};
+
+template <class F, class... Args>
+struct Describe<BoundCall<F, Args...>> {
+  static std::string args(const BoundCall<F, Args...>& b) {
+    std::string out = "(";
+    std::apply(
+        [&](const auto&... a) {
+          bool first = true;
+          ((out += (first ? "" : ", ") + describe_value(a), first = false), ...);
+        },
+        b.args);
+    return out + ")";
+  }
+};
+
+template <class Fn>
+struct CallbackHandle final : HandleImpl {
+  union {
+    Fn fn;
+  };
+
+  template <class U>
+  CallbackHandle(U&& f, std::source_location w) : HandleImpl(&ops_table, w), fn(std::forward<U>(f)) {}
+  ~CallbackHandle() {}
+
+  static void invoke(HandleImpl* h) { static_cast<CallbackHandle*>(h)->fn(); }
+  static void destroy_callback(HandleImpl* h) noexcept { static_cast<CallbackHandle*>(h)->fn.~Fn(); }
+  static std::string describe(const HandleImpl* h);
+  static void deallocate(HandleImpl* h) noexcept { delete static_cast<CallbackHandle*>(h); }
+
+  static constexpr HandleOps ops_table{&invoke, &destroy_callback, &describe, &deallocate};
+};
+
+template <class Fn>
+struct FunctionName {
+  static std::string get() { return type_name<Fn>(); }
+};
+template <class F, class... Args>
+struct FunctionName<BoundCall<F, Args...>> {
+  static std::string get() { return type_name<F>(); }
+};
+
+template <class Fn>
+std::string CallbackHandle<Fn>::describe(const HandleImpl* h) {
+  auto* self = static_cast<const CallbackHandle*>(h);
+  std::string text = FunctionName<Fn>::get();
+  text += self->callback_alive ? Describe<Fn>::args(self->fn) : std::string("()");
+  return text;
+}
+
+/// Allocates the handle for `f(args...)`. Zero arguments store the callable as is.
+template <class F, class... Args>
+HandleImpl* make_handle(std::source_location where, F&& f, Args&&... args) {
+  if constexpr (sizeof...(Args) == 0) {
+    using Fn = std::decay_t<F>;
+    return new CallbackHandle<Fn>(std::forward<F>(f), where);
+  } else {
+    using Fn = BoundCall<std::decay_t<F>, std::decay_t<Args>...>;
+    return new CallbackHandle<Fn>(
+        Fn{std::forward<F>(f), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)}, where);
+  }
+}
+
+}  // namespace asyncuv::detail

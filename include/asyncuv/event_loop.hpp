@@ -1,0 +1,270 @@
+// asyncuv::EventLoop: asyncio's event loop (base_events.BaseEventLoop) over a libuv loop.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <concepts>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <source_location>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "asyncuv/exception_context.hpp"
+#include "asyncuv/exceptions.hpp"
+#include "asyncuv/handle.hpp"
+#include "asyncuv/detail/handle_impl.hpp"
+#include "asyncuv/detail/ready_queue.hpp"
+#include "asyncuv/detail/timer_heap.hpp"
+#include "asyncuv/detail/uv_handle.hpp"
+
+namespace asyncuv {
+
+class EventLoop;
+
+/// A custom exception handler: handler(loop, context), as set_exception_handler takes.
+using ExceptionHandler = std::function<void(EventLoop&, const ExceptionContext&)>;
+
+/// A delay in seconds: a double (asyncio's float) or any std::chrono duration.
+struct Seconds {
+  double value;
+  Seconds(double seconds) : value(seconds) {}  // NOLINT: implicit on purpose
+  template <class Rep, class Period>
+  Seconds(std::chrono::duration<Rep, Period> d)  // NOLINT: implicit on purpose
+      : value(std::chrono::duration<double>(d).count()) {}
+};
+
+/// A point in loop time: a double in loop.time() seconds or a std::chrono::steady_clock
+/// time point.
+struct LoopTime {
+  double value;
+  LoopTime(double when) : value(when) {}  // NOLINT: implicit on purpose
+  LoopTime(std::chrono::steady_clock::time_point when);  // NOLINT: implicit on purpose
+};
+
+/// The event loop. Either owns a fresh uv_loop_t (`EventLoop loop;`) or adopts one that the
+/// host program drives (`EventLoop loop(host_uv_loop);`): call_soon, timers and everything
+/// else then work while the host calls uv_run itself.
+///
+/// Callbacks run exactly once, FIFO for call_soon, deadline order for timers, in batches as
+/// asyncio's _run_once does: each iteration polls I/O, moves expired timers to the ready queue,
+/// then runs only the callbacks that were ready when the batch started.
+///
+/// Not thread-safe, except call_soon_threadsafe() and stop() (which only sets a flag).
+class EventLoop {
+ public:
+  /// A loop owning a new uv_loop_t.
+  EventLoop();
+  /// A loop adopting `host`, which it never closes or frees. Its handles are closed when the
+  /// EventLoop closes; libuv frees them on the host loop's next iteration.
+  explicit EventLoop(uv_loop_t* host);
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+  /// Closes the loop if it is not closed yet.
+  virtual ~EventLoop();
+
+  /// The underlying libuv loop.
+  uv_loop_t* uv_loop() const noexcept { return uv_; }
+  /// True when this EventLoop created (and will close) its uv_loop_t.
+  bool owns_uv_loop() const noexcept { return owned_ != nullptr; }
+
+  // ---- running and stopping -------------------------------------------------------------
+
+  /// Runs until stop() is called. Throws RuntimeError if the loop is closed, already running,
+  /// or another loop runs in this thread. A fatal exception (see FatalError) thrown by a
+  /// callback propagates out of it.
+  void run_forever();
+
+  /// Stops run_forever() after the current batch of callbacks. Before run_forever(), makes the
+  /// next run poll I/O once with a zero timeout, run one batch and return. Sets a flag only;
+  /// from another thread it does not wake the loop (use call_soon_threadsafe for that).
+  void stop() noexcept;
+
+  /// True while run_forever() runs (or while the host's uv_run dispatches this loop's batch).
+  bool is_running() const noexcept { return running_ || dispatching_; }
+
+  /// Closes the loop, discarding pending callbacks and timers. Idempotent. Throws
+  /// RuntimeError("Cannot close a running event loop") while running.
+  void close();
+
+  /// True once close() has been called.
+  bool is_closed() const noexcept { return closed_; }
+
+  // ---- scheduling -----------------------------------------------------------------------
+
+  /// Schedules f() for the next iteration (asyncio call_soon).
+  template <class F>
+    requires std::invocable<std::decay_t<F>&>
+  Handle call_soon(F&& f, std::source_location where = std::source_location::current()) {
+    check_schedulable();
+    return push_ready(detail::make_handle(where, std::forward<F>(f)));
+  }
+  /// Schedules f(args...) for the next iteration; the arguments are stored by value.
+  template <class F, class A0, class... As>
+    requires std::invocable<std::decay_t<F>&, std::decay_t<A0>&, std::decay_t<As>&...>
+  Handle call_soon(F&& f, A0&& a0, As&&... as) {
+    check_schedulable();
+    return push_ready(detail::make_handle(std::source_location{}, std::forward<F>(f),
+                                          std::forward<A0>(a0), std::forward<As>(as)...));
+  }
+
+  /// call_soon that may be called from any thread; wakes the loop. Throws
+  /// RuntimeError("Event loop is closed") on a closed loop.
+  template <class F>
+    requires std::invocable<std::decay_t<F>&>
+  Handle call_soon_threadsafe(F&& f, std::source_location where = std::source_location::current()) {
+    return push_threadsafe(detail::make_handle(where, std::forward<F>(f)));
+  }
+  template <class F, class A0, class... As>
+    requires std::invocable<std::decay_t<F>&, std::decay_t<A0>&, std::decay_t<As>&...>
+  Handle call_soon_threadsafe(F&& f, A0&& a0, As&&... as) {
+    return push_threadsafe(detail::make_handle(std::source_location{}, std::forward<F>(f),
+                                               std::forward<A0>(a0), std::forward<As>(as)...));
+  }
+
+  /// Schedules f() to run `delay` seconds from now (a double or a std::chrono duration). Zero
+  /// and negative delays still give a TimerHandle, ordered by deadline.
+  template <class F>
+    requires std::invocable<std::decay_t<F>&>
+  TimerHandle call_later(Seconds delay, F&& f,
+                         std::source_location where = std::source_location::current()) {
+    check_schedulable();
+    return push_timer(detail::make_handle(where, std::forward<F>(f)), time() + delay.value);
+  }
+  template <class F, class A0, class... As>
+    requires std::invocable<std::decay_t<F>&, std::decay_t<A0>&, std::decay_t<As>&...>
+  TimerHandle call_later(Seconds delay, F&& f, A0&& a0, As&&... as) {
+    check_schedulable();
+    return push_timer(detail::make_handle(std::source_location{}, std::forward<F>(f),
+                                          std::forward<A0>(a0), std::forward<As>(as)...),
+                      time() + delay.value);
+  }
+
+  /// Schedules f() at absolute loop time `when` (a double or a steady_clock time point).
+  template <class F>
+    requires std::invocable<std::decay_t<F>&>
+  TimerHandle call_at(LoopTime when, F&& f,
+                      std::source_location where = std::source_location::current()) {
+    check_schedulable();
+    return push_timer(detail::make_handle(where, std::forward<F>(f)), when.value);
+  }
+  template <class F, class A0, class... As>
+    requires std::invocable<std::decay_t<F>&, std::decay_t<A0>&, std::decay_t<As>&...>
+  TimerHandle call_at(LoopTime when, F&& f, A0&& a0, As&&... as) {
+    check_schedulable();
+    return push_timer(detail::make_handle(std::source_location{}, std::forward<F>(f),
+                                          std::forward<A0>(a0), std::forward<As>(as)...),
+                      when.value);
+  }
+
+  /// The loop's clock: monotonic seconds with nanosecond resolution (the steady clock).
+  double time() const noexcept {
+    return static_cast<double>(uv_hrtime()) * 1e-9;
+  }
+
+  // ---- errors -----------------------------------------------------------------------------
+
+  /// Installs `handler` (empty restores the default handler).
+  void set_exception_handler(ExceptionHandler handler) { handler_ = std::move(handler); }
+  /// The custom handler; empty by default.
+  const ExceptionHandler& get_exception_handler() const noexcept { return handler_; }
+  /// Logs `context` through the "asyncuv" logger at ERROR, in asyncio's format. Subclasses
+  /// may override it.
+  virtual void default_exception_handler(const ExceptionContext& context);
+  /// Passes `context` to the custom handler, or the default one. Never throws, except a fatal
+  /// exception (see FatalError) thrown by a handler.
+  void call_exception_handler(const ExceptionContext& context);
+
+  // ---- debug mode -------------------------------------------------------------------------
+
+  /// Debug mode: on by default when the environment variable ASYNCUV_DEBUG is non-empty.
+  bool get_debug() const noexcept { return debug_; }
+  void set_debug(bool enabled) noexcept { debug_ = enabled; }
+  /// In debug mode, callbacks running longer than this (seconds, default 0.1) are logged.
+  double slow_callback_duration() const noexcept { return slow_callback_duration_; }
+  void set_slow_callback_duration(double seconds) noexcept { slow_callback_duration_ = seconds; }
+
+  /// How many batches (asyncio _run_once iterations) this loop has dispatched.
+  std::uint64_t iteration_count() const noexcept { return iterations_; }
+
+ protected:
+  /// Throws RuntimeError("Event loop is closed") on a closed loop.
+  void check_closed() const {
+    if (closed_) [[unlikely]]
+      throw_closed();
+  }
+
+ private:
+  void init_handles();
+  [[noreturn]] static void throw_closed();
+  void check_thread() const;
+  void check_schedulable() const {
+    if (closed_) [[unlikely]]
+      throw_closed();
+    if (debug_) [[unlikely]]
+      check_thread();
+  }
+
+  Handle push_ready(detail::HandleImpl* h) {
+    ready_.push(h);
+    if (!idle_active_) [[unlikely]]
+      start_idle();
+    return Handle(h);
+  }
+  TimerHandle push_timer(detail::HandleImpl* h, double when);
+  Handle push_threadsafe(detail::HandleImpl* h);
+
+  void start_idle() noexcept;
+  void update_idle() noexcept;
+  void arm_timer() noexcept;
+  bool on_loop_thread() const noexcept;
+
+  // libuv callbacks
+  static void on_check(uv_check_t* h);
+  static void on_idle(uv_idle_t* h);
+  static void on_wake_timer(uv_timer_t* h);
+  static void on_async(uv_async_t* h);
+
+  void run_batch();
+  void run_handle(detail::HandleImpl* h);
+  void report_callback_error(detail::HandleImpl* h, std::exception_ptr e);
+  void drain_incoming();
+  void after_batch();
+
+  uv_loop_t* uv_ = nullptr;
+  uv_loop_t* owned_ = nullptr;
+  detail::UvHandle<uv_idle_t> idle_;
+  detail::UvHandle<uv_check_t> check_;
+  detail::UvHandle<uv_timer_t> wake_timer_;
+  detail::UvHandle<uv_async_t> async_;
+
+  detail::ReadyQueue ready_;
+  detail::TimerHeap timers_;
+
+  bool idle_active_ = false;
+  bool closed_ = false;
+  bool running_ = false;      // inside run_forever
+  bool dispatching_ = false;  // inside a batch
+  bool stop_reached_ = false;  // the batch that honoured stop() (or a fatal error) has run
+  bool debug_ = false;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> has_incoming_{false};
+  std::atomic<std::thread::id> thread_;  // the thread that runs (or last ran / created) it
+  double armed_when_ = -1;               // the deadline the wake timer is armed for
+  double slow_callback_duration_ = 0.1;
+  std::uint64_t iterations_ = 0;
+  std::exception_ptr fatal_;
+  ExceptionHandler handler_;
+
+  std::mutex incoming_mutex_;
+  std::vector<detail::HandleImpl*> incoming_;  // from call_soon_threadsafe on other threads
+  bool incoming_closed_ = false;               // guarded by incoming_mutex_
+};
+
+}  // namespace asyncuv

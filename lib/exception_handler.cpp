@@ -1,0 +1,70 @@
+// The loop's exception handling: call_exception_handler and the default handler.
+#include <spdlog/spdlog.h>
+
+#include <string>
+
+#include "asyncuv/event_loop.hpp"
+#include "asyncuv/log.hpp"
+
+namespace asyncuv {
+
+namespace {
+bool is_fatal_current() {
+  try {
+    throw;
+  } catch (const FatalError&) {
+    return true;
+  } catch (const std::bad_alloc&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+void log_with_current_exception(const char* message) {
+  logger()->error("{}\n{}", message, describe_exception(std::current_exception()));
+}
+}  // namespace
+
+void EventLoop::default_exception_handler(const ExceptionContext& context) {
+  std::string message = context.message();
+  if (message.empty()) message = "Unhandled exception in event loop";
+  std::string text = message;
+  for (const auto& [key, entry] : context.items()) {
+    if (key == "message" || key == "exception") continue;
+    text += "\n" + key + ": " + entry.repr;
+  }
+  if (auto e = context.exception()) text += "\n" + describe_exception(e);
+  logger()->error("{}", text);
+}
+
+void EventLoop::call_exception_handler(const ExceptionContext& context) {
+  if (!handler_) {
+    try {
+      default_exception_handler(context);
+    } catch (...) {
+      if (is_fatal_current()) throw;
+      log_with_current_exception("Exception in default exception handler");
+    }
+    return;
+  }
+  try {
+    // Copy: the handler may replace itself while it runs.
+    ExceptionHandler handler = handler_;
+    handler(*this, context);
+  } catch (...) {
+    if (is_fatal_current()) throw;
+    try {
+      ExceptionContext report("Unhandled error in exception handler", std::current_exception());
+      report.set("context", context);
+      default_exception_handler(report);
+    } catch (...) {
+      if (is_fatal_current()) throw;
+      log_with_current_exception(
+          "Exception in default exception handler while handling an unexpected error in custom "
+          "exception handler");
+    }
+  }
+}
+
+}  // namespace asyncuv

@@ -1,0 +1,73 @@
+// asyncio.Handle / TimerHandle behaviour.
+#include "asyncuv/handle.hpp"
+
+#include "asyncuv/detail/timer_heap.hpp"
+
+#include <cstdio>
+#include <string>
+
+namespace asyncuv {
+
+Handle::Handle(const Handle& other) noexcept : impl_(other.impl_) {
+  if (impl_) detail::retain(impl_);
+}
+
+Handle& Handle::operator=(const Handle& other) noexcept {
+  if (other.impl_) detail::retain(other.impl_);
+  if (impl_) detail::release(impl_);
+  impl_ = other.impl_;
+  return *this;
+}
+
+Handle& Handle::operator=(Handle&& other) noexcept {
+  if (this != &other) {
+    if (impl_) detail::release(impl_);
+    impl_ = std::exchange(other.impl_, nullptr);
+  }
+  return *this;
+}
+
+Handle::~Handle() {
+  if (impl_) detail::release(impl_);
+}
+
+void Handle::cancel() noexcept {
+  if (impl_ == nullptr || impl_->cancelled) return;
+  impl_->cancelled = true;
+  detail::drop_callback(impl_);
+  if (impl_->in_heap && impl_->heap != nullptr) impl_->heap->note_cancelled();
+}
+
+bool Handle::cancelled() const noexcept { return impl_ != nullptr && impl_->cancelled; }
+
+std::source_location Handle::source_location() const noexcept {
+  return impl_ ? impl_->where : std::source_location{};
+}
+
+std::string Handle::callback_repr() const {
+  if (impl_ == nullptr) return "";
+  std::string text = impl_->ops->describe(impl_);
+  if (impl_->where.line() != 0) {
+    text += " at ";
+    text += impl_->where.file_name();
+    text += ":" + std::to_string(impl_->where.line());
+  }
+  return text;
+}
+
+std::string Handle::repr() const {
+  if (impl_ == nullptr) return "<Handle empty>";
+  std::string text = impl_->is_timer ? "<TimerHandle" : "<Handle";
+  if (impl_->cancelled) text += " cancelled";
+  if (impl_->is_timer) {
+    char when[64];
+    std::snprintf(when, sizeof when, " when=%.9g", impl_->when);
+    text += when;
+  }
+  if (!impl_->cancelled) text += " " + callback_repr();
+  return text + ">";
+}
+
+double TimerHandle::when() const noexcept { return impl_ ? impl_->when : 0.0; }
+
+}  // namespace asyncuv

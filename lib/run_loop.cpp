@@ -1,0 +1,183 @@
+// The heart of the loop: run_forever and one asyncio _run_once batch per libuv iteration.
+//
+// Mapping onto libuv's phases: I/O is polled by libuv itself; the poll timeout is zero while
+// the uv_idle handle is active (ready callbacks pending, or stopping) and otherwise bounded by
+// the wake-up uv_timer armed for the earliest live asyncuv timer. Right after the poll, the
+// uv_check callback moves expired timers to the ready queue and runs exactly the callbacks
+// that were ready at that moment, as asyncio's _run_once does.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "asyncuv/event_loop.hpp"
+#include "asyncuv/events.hpp"
+#include "asyncuv/log.hpp"
+
+namespace asyncuv {
+
+namespace {
+/// asyncio's clock_resolution (time.get_clock_info('monotonic').resolution).
+constexpr double kClockResolution = 1e-9;
+
+bool is_fatal(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const FatalError&) {
+    return true;
+  } catch (const std::bad_alloc&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+}  // namespace
+
+void EventLoop::run_forever() {
+  check_closed();
+  if (is_running()) throw RuntimeError("This event loop is already running");
+  if (running_loop() != nullptr) {
+    throw RuntimeError("Cannot run the event loop while another loop is running");
+  }
+  if (fatal_) std::rethrow_exception(std::exchange(fatal_, nullptr));
+
+  thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  detail::RunningLoopScope scope(this);
+  running_ = true;
+  uv_ref(async_.base());  // run_forever runs until stop(), even with nothing scheduled
+  drain_incoming();
+  update_idle();
+  arm_timer();
+  bool stopped = false;
+  while (!stopped) {
+    uv_run(uv_, UV_RUN_DEFAULT);
+    // uv_run also returns when someone else calls uv_stop(); only our stop ends run_forever.
+    stopped = stop_reached_;
+  }
+  stop_reached_ = false;
+  stopping_.store(false, std::memory_order_relaxed);
+  running_ = false;
+  if (!closed_) {
+    uv_unref(async_.base());
+    update_idle();
+  }
+  if (fatal_) std::rethrow_exception(std::exchange(fatal_, nullptr));
+}
+
+void EventLoop::on_idle(uv_idle_t*) {
+  // Its being active is what matters: libuv polls with a zero timeout.
+}
+
+void EventLoop::on_wake_timer(uv_timer_t* h) {
+  auto* self = static_cast<EventLoop*>(h->data);
+  if (self == nullptr) return;
+  // Fired in libuv's timer phase: the deadline has come, so the coming poll must not block
+  // before the check phase moves the timer to the ready queue.
+  self->armed_when_ = -1;
+  self->start_idle();
+}
+
+void EventLoop::on_async(uv_async_t* h) {
+  auto* self = static_cast<EventLoop*>(h->data);
+  if (self != nullptr) self->drain_incoming();
+}
+
+void EventLoop::on_check(uv_check_t* h) {
+  auto* self = static_cast<EventLoop*>(h->data);
+  if (self != nullptr) self->run_batch();
+}
+
+void EventLoop::run_batch() {
+  ++iterations_;
+  if (!timers_.empty()) {
+    double end_time = time() + kClockResolution;
+    while (!timers_.empty()) {
+      detail::HandleImpl* t = timers_.top();
+      if (t->cancelled) {
+        detail::release(timers_.pop());
+        continue;
+      }
+      if (t->when > end_time) break;
+      ready_.push(timers_.pop());
+    }
+  }
+
+  // Only the callbacks ready now run in this batch; what they schedule waits for the next.
+  std::size_t ntodo = ready_.size();
+  if (ntodo != 0) {
+    detail::RunningLoopScope scope(this);
+    dispatching_ = true;
+    for (; ntodo != 0; --ntodo) {
+      detail::HandleImpl* h = ready_.pop();
+      if (!h->cancelled) run_handle(h);
+      detail::release(h);
+      if (fatal_) [[unlikely]]
+        break;
+    }
+    dispatching_ = false;
+  }
+  after_batch();
+}
+
+void EventLoop::after_batch() {
+  if (closed_) return;
+  bool stop_now = fatal_ != nullptr || stopping_.load(std::memory_order_relaxed);
+  if (stop_now && running_) {
+    stop_reached_ = true;
+    uv_stop(uv_);
+  } else if (fatal_ != nullptr) {
+    // A fatal error while a host drives the loop: stop the host's uv_run; the next
+    // run_forever() rethrows it.
+    uv_stop(uv_);
+  }
+  update_idle();
+  arm_timer();
+}
+
+void EventLoop::run_handle(detail::HandleImpl* h) {
+  h->running = true;
+  double started = debug_ ? time() : 0.0;
+  try {
+    h->ops->invoke(h);
+  } catch (...) {
+    h->running = false;
+    detail::drop_callback(h);
+    report_callback_error(h, std::current_exception());
+    return;
+  }
+  h->running = false;
+  if (debug_) [[unlikely]] {
+    double took = time() - started;
+    if (took >= slow_callback_duration_) {
+      detail::retain(h);
+      Handle handle(h);
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%.3f", took);
+      logger()->warn("Executing {} took {} seconds", handle.repr(), seconds);
+    }
+  }
+  // The callback ran: release what it captured now rather than when the last Handle goes.
+  detail::drop_callback(h);
+}
+
+void EventLoop::report_callback_error(detail::HandleImpl* h, std::exception_ptr e) {
+  if (is_fatal(e)) {
+    fatal_ = e;
+    return;
+  }
+  detail::retain(h);
+  Handle handle(h);
+  ExceptionContext context("Exception in callback " + handle.callback_repr(), e);
+  context.set_handle(handle);
+  if (debug_ && h->where.line() != 0) {
+    context.set("source_traceback", std::string("Handle created at ") + h->where.file_name() + ":" +
+                                        std::to_string(h->where.line()) + " in " +
+                                        h->where.function_name());
+  }
+  try {
+    call_exception_handler(context);
+  } catch (...) {
+    fatal_ = std::current_exception();  // only fatal errors escape call_exception_handler
+  }
+}
+
+}  // namespace asyncuv
