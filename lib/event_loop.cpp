@@ -81,7 +81,9 @@ EventLoop::~EventLoop() {
   }
 }
 
-void EventLoop::throw_closed() { throw RuntimeError("Event loop is closed"); }
+void EventLoop::throw_closed() {
+  throw RuntimeError("Event loop is closed");
+}
 
 bool EventLoop::on_loop_thread() const noexcept {
   return thread_.load(std::memory_order_relaxed) == std::this_thread::get_id();
@@ -223,7 +225,8 @@ void EventLoop::drain_incoming() {
     batch.swap(incoming_);
     has_incoming_.store(false, std::memory_order_relaxed);
   }
-  for (detail::HandleImpl* h : batch) ready_.push(h);
+  for (detail::HandleImpl* h : batch)
+    ready_.push(h);
   update_idle();
 }
 

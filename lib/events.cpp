@@ -15,12 +15,18 @@ namespace detail {
 RunningLoopScope::RunningLoopScope(EventLoop* loop) noexcept : previous_(t_running) {
   t_running = loop;
 }
-RunningLoopScope::~RunningLoopScope() { t_running = previous_; }
+RunningLoopScope::~RunningLoopScope() {
+  t_running = previous_;
+}
 }  // namespace detail
 
-std::shared_ptr<EventLoop> new_event_loop() { return std::make_shared<EventLoop>(); }
+std::shared_ptr<EventLoop> new_event_loop() {
+  return std::make_shared<EventLoop>();
+}
 
-EventLoop* running_loop() noexcept { return t_running; }
+EventLoop* running_loop() noexcept {
+  return t_running;
+}
 
 EventLoop& get_running_loop() {
   if (t_running == nullptr) throw RuntimeError("no running event loop");
@@ -35,6 +41,8 @@ EventLoop& get_event_loop() {
   throw RuntimeError("There is no current event loop in thread '" + id.str() + "'.");
 }
 
-void set_event_loop(std::shared_ptr<EventLoop> loop) { t_current = std::move(loop); }
+void set_event_loop(std::shared_ptr<EventLoop> loop) {
+  t_current = std::move(loop);
+}
 
 }  // namespace asyncuv

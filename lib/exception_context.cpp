@@ -19,10 +19,14 @@ std::string describe_exception(const std::exception_ptr& e) {
 }
 
 namespace detail {
-std::string describe_value(const ExceptionContext& c) { return c.repr(); }
+std::string describe_value(const ExceptionContext& c) {
+  return c.repr();
+}
 }  // namespace detail
 
-ExceptionContext::ExceptionContext(std::string message) { set_message(std::move(message)); }
+ExceptionContext::ExceptionContext(std::string message) {
+  set_message(std::move(message));
+}
 
 ExceptionContext::ExceptionContext(std::string message, std::exception_ptr exception) {
   set_message(std::move(message));
@@ -60,7 +64,9 @@ std::optional<Handle> ExceptionContext::handle() const {
   return *h;
 }
 
-ExceptionContext& ExceptionContext::set_handle(Handle handle) { return set("handle", std::move(handle)); }
+ExceptionContext& ExceptionContext::set_handle(Handle handle) {
+  return set("handle", std::move(handle));
+}
 
 std::optional<int> ExceptionContext::socket() const {
   const auto* fd = get<int>("socket");
@@ -68,7 +74,9 @@ std::optional<int> ExceptionContext::socket() const {
   return *fd;
 }
 
-ExceptionContext& ExceptionContext::set_socket(int fd) { return set("socket", fd); }
+ExceptionContext& ExceptionContext::set_socket(int fd) {
+  return set("socket", fd);
+}
 
 std::string ExceptionContext::repr() const {
   std::string text = "{";

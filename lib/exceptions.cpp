@@ -42,8 +42,8 @@ int uv_code_to_errno(int uv_code) noexcept {
 }
 
 std::exception_ptr make_os_error(int errnum, const std::string& what) {
-  std::string text = what.empty() ? std::string(std::strerror(errnum))
-                                  : what + ": " + std::strerror(errnum);
+  std::string text =
+      what.empty() ? std::string(std::strerror(errnum)) : what + ": " + std::strerror(errnum);
   switch (errnum) {
     case EAGAIN:
 #if EWOULDBLOCK != EAGAIN

@@ -38,7 +38,9 @@ void Handle::cancel() noexcept {
   if (impl_->in_heap && impl_->heap != nullptr) impl_->heap->note_cancelled();
 }
 
-bool Handle::cancelled() const noexcept { return impl_ != nullptr && impl_->cancelled; }
+bool Handle::cancelled() const noexcept {
+  return impl_ != nullptr && impl_->cancelled;
+}
 
 std::source_location Handle::source_location() const noexcept {
   return impl_ ? impl_->where : std::source_location{};
@@ -68,6 +70,8 @@ std::string Handle::repr() const {
   return text + ">";
 }
 
-double TimerHandle::when() const noexcept { return impl_ ? impl_->when : 0.0; }
+double TimerHandle::when() const noexcept {
+  return impl_ ? impl_->when : 0.0;
+}
 
 }  // namespace asyncuv

@@ -16,13 +16,13 @@
 #include <utility>
 #include <vector>
 
-#include "asyncuv/exception_context.hpp"
-#include "asyncuv/exceptions.hpp"
-#include "asyncuv/handle.hpp"
 #include "asyncuv/detail/handle_impl.hpp"
 #include "asyncuv/detail/ready_queue.hpp"
 #include "asyncuv/detail/timer_heap.hpp"
 #include "asyncuv/detail/uv_handle.hpp"
+#include "asyncuv/exception_context.hpp"
+#include "asyncuv/exceptions.hpp"
+#include "asyncuv/handle.hpp"
 
 namespace asyncuv {
 
@@ -44,7 +44,7 @@ struct Seconds {
 /// time point.
 struct LoopTime {
   double value;
-  LoopTime(double when) : value(when) {}  // NOLINT: implicit on purpose
+  LoopTime(double when) : value(when) {}                 // NOLINT: implicit on purpose
   LoopTime(std::chrono::steady_clock::time_point when);  // NOLINT: implicit on purpose
 };
 
@@ -100,15 +100,15 @@ class EventLoop {
 
   /// Schedules f() for the next iteration (asyncio call_soon).
   template <class F>
-    requires std::invocable<std::decay_t<F>&>
-  Handle call_soon(F&& f, std::source_location where = std::source_location::current()) {
+  requires std::invocable < std::decay_t<F>
+  & > Handle call_soon(F&& f, std::source_location where = std::source_location::current()) {
     check_schedulable();
     return push_ready(detail::make_handle(where, std::forward<F>(f)));
   }
   /// Schedules f(args...) for the next iteration; the arguments are stored by value.
   template <class F, class A0, class... As>
-    requires std::invocable<std::decay_t<F>&, std::decay_t<A0>&, std::decay_t<As>&...>
-  Handle call_soon(F&& f, A0&& a0, As&&... as) {
+  requires std::invocable < std::decay_t<F>
+  &, std::decay_t<A0>&, std::decay_t<As>&... > Handle call_soon(F&& f, A0&& a0, As&&... as) {
     check_schedulable();
     return push_ready(detail::make_handle(std::source_location{}, std::forward<F>(f),
                                           std::forward<A0>(a0), std::forward<As>(as)...));
@@ -117,13 +117,15 @@ class EventLoop {
   /// call_soon that may be called from any thread; wakes the loop. Throws
   /// RuntimeError("Event loop is closed") on a closed loop.
   template <class F>
-    requires std::invocable<std::decay_t<F>&>
-  Handle call_soon_threadsafe(F&& f, std::source_location where = std::source_location::current()) {
+  requires std::invocable < std::decay_t<F>
+  & > Handle call_soon_threadsafe(F&& f,
+                                  std::source_location where = std::source_location::current()) {
     return push_threadsafe(detail::make_handle(where, std::forward<F>(f)));
   }
   template <class F, class A0, class... As>
-    requires std::invocable<std::decay_t<F>&, std::decay_t<A0>&, std::decay_t<As>&...>
-  Handle call_soon_threadsafe(F&& f, A0&& a0, As&&... as) {
+  requires std::invocable < std::decay_t<F>
+  &, std::decay_t<A0>&,
+      std::decay_t<As>&... > Handle call_soon_threadsafe(F&& f, A0&& a0, As&&... as) {
     return push_threadsafe(detail::make_handle(std::source_location{}, std::forward<F>(f),
                                                std::forward<A0>(a0), std::forward<As>(as)...));
   }
@@ -131,15 +133,16 @@ class EventLoop {
   /// Schedules f() to run `delay` seconds from now (a double or a std::chrono duration). Zero
   /// and negative delays still give a TimerHandle, ordered by deadline.
   template <class F>
-    requires std::invocable<std::decay_t<F>&>
-  TimerHandle call_later(Seconds delay, F&& f,
-                         std::source_location where = std::source_location::current()) {
+  requires std::invocable < std::decay_t<F>
+  & > TimerHandle call_later(Seconds delay, F&& f,
+                             std::source_location where = std::source_location::current()) {
     check_schedulable();
     return push_timer(detail::make_handle(where, std::forward<F>(f)), time() + delay.value);
   }
   template <class F, class A0, class... As>
-    requires std::invocable<std::decay_t<F>&, std::decay_t<A0>&, std::decay_t<As>&...>
-  TimerHandle call_later(Seconds delay, F&& f, A0&& a0, As&&... as) {
+  requires std::invocable < std::decay_t<F>
+  &, std::decay_t<A0>&,
+      std::decay_t<As>&... > TimerHandle call_later(Seconds delay, F&& f, A0&& a0, As&&... as) {
     check_schedulable();
     return push_timer(detail::make_handle(std::source_location{}, std::forward<F>(f),
                                           std::forward<A0>(a0), std::forward<As>(as)...),
@@ -148,15 +151,16 @@ class EventLoop {
 
   /// Schedules f() at absolute loop time `when` (a double or a steady_clock time point).
   template <class F>
-    requires std::invocable<std::decay_t<F>&>
-  TimerHandle call_at(LoopTime when, F&& f,
-                      std::source_location where = std::source_location::current()) {
+  requires std::invocable < std::decay_t<F>
+  & > TimerHandle call_at(LoopTime when, F&& f,
+                          std::source_location where = std::source_location::current()) {
     check_schedulable();
     return push_timer(detail::make_handle(where, std::forward<F>(f)), when.value);
   }
   template <class F, class A0, class... As>
-    requires std::invocable<std::decay_t<F>&, std::decay_t<A0>&, std::decay_t<As>&...>
-  TimerHandle call_at(LoopTime when, F&& f, A0&& a0, As&&... as) {
+  requires std::invocable < std::decay_t<F>
+  &, std::decay_t<A0>&,
+      std::decay_t<As>&... > TimerHandle call_at(LoopTime when, F&& f, A0&& a0, As&&... as) {
     check_schedulable();
     return push_timer(detail::make_handle(std::source_location{}, std::forward<F>(f),
                                           std::forward<A0>(a0), std::forward<As>(as)...),
@@ -164,9 +168,7 @@ class EventLoop {
   }
 
   /// The loop's clock: monotonic seconds with nanosecond resolution (the steady clock).
-  double time() const noexcept {
-    return static_cast<double>(uv_hrtime()) * 1e-9;
-  }
+  double time() const noexcept { return static_cast<double>(uv_hrtime()) * 1e-9; }
 
   // ---- errors -----------------------------------------------------------------------------
 
@@ -249,8 +251,8 @@ class EventLoop {
 
   bool idle_active_ = false;
   bool closed_ = false;
-  bool running_ = false;      // inside run_forever
-  bool dispatching_ = false;  // inside a batch
+  bool running_ = false;       // inside run_forever
+  bool dispatching_ = false;   // inside a batch
   bool stop_reached_ = false;  // the batch that honoured stop() (or a fatal error) has run
   bool debug_ = false;
   std::atomic<bool> stopping_{false};

@@ -23,7 +23,9 @@ namespace detail {
 inline std::string describe_value(const std::exception_ptr& e) {
   return asyncuv::describe_exception(e);
 }
-inline std::string describe_value(const Handle& h) { return h.repr(); }
+inline std::string describe_value(const Handle& h) {
+  return h.repr();
+}
 std::string describe_value(const ExceptionContext& c);
 }  // namespace detail
 
@@ -81,13 +83,21 @@ class ExceptionContext {
   /// "future", "task", "transport", "protocol": stored as std::shared_ptr<T> for the object's
   /// own type; each returns null when the key is absent or holds another type.
   template <class T>
-  std::shared_ptr<T> future() const { return shared<T>("future"); }
+  std::shared_ptr<T> future() const {
+    return shared<T>("future");
+  }
   template <class T>
-  std::shared_ptr<T> task() const { return shared<T>("task"); }
+  std::shared_ptr<T> task() const {
+    return shared<T>("task");
+  }
   template <class T>
-  std::shared_ptr<T> transport() const { return shared<T>("transport"); }
+  std::shared_ptr<T> transport() const {
+    return shared<T>("transport");
+  }
   template <class T>
-  std::shared_ptr<T> protocol() const { return shared<T>("protocol"); }
+  std::shared_ptr<T> protocol() const {
+    return shared<T>("protocol");
+  }
 
   /// "socket": the file descriptor involved, if any.
   std::optional<int> socket() const;

@@ -22,7 +22,9 @@ std::string type_name() {
 }
 
 template <class T>
-concept Streamable = requires(std::ostream& os, const T& v) { os << v; };
+concept Streamable = requires(std::ostream& os, const T& v) {
+  os << v;
+};
 
 /// Python-repr-like text for one callback argument: strings quoted, numbers as is, anything
 /// streamable through operator<<, otherwise "<TypeName>".

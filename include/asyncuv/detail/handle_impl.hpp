@@ -32,14 +32,14 @@ struct HandleImpl {
   /// Starts at 2: one for the queue/heap that will hold it, one for the returned Handle.
   std::atomic<std::uint32_t> refs{2};
   bool cancelled = false;
-  bool callback_alive = true;  // the callable (and its captures) still exists
-  bool running = false;        // the callable is executing right now
+  bool callback_alive = true;          // the callable (and its captures) still exists
+  bool running = false;                // the callable is executing right now
   bool shared_across_threads = false;  // refs must be updated atomically
   bool is_timer = false;
   bool in_heap = false;  // a timer currently scheduled in its loop's heap
   std::source_location where;
   TimerHeap* heap = nullptr;  // timers only: the heap holding it (null once its loop closed)
-  double when = 0;           // timers only: deadline in loop.time() seconds
+  double when = 0;            // timers only: deadline in loop.time() seconds
 
   HandleImpl(const HandleOps* o, std::source_location w) : ops(o), where(w) {}
 };
@@ -108,11 +108,14 @@ struct CallbackHandle final : HandleImpl {
   };
 
   template <class U>
-  CallbackHandle(U&& f, std::source_location w) : HandleImpl(&ops_table, w), fn(std::forward<U>(f)) {}
+  CallbackHandle(U&& f, std::source_location w)
+      : HandleImpl(&ops_table, w), fn(std::forward<U>(f)) {}
   ~CallbackHandle() {}
 
   static void invoke(HandleImpl* h) { static_cast<CallbackHandle*>(h)->fn(); }
-  static void destroy_callback(HandleImpl* h) noexcept { static_cast<CallbackHandle*>(h)->fn.~Fn(); }
+  static void destroy_callback(HandleImpl* h) noexcept {
+    static_cast<CallbackHandle*>(h)->fn.~Fn();
+  }
   static std::string describe(const HandleImpl* h);
   static void deallocate(HandleImpl* h) noexcept { delete static_cast<CallbackHandle*>(h); }
 
@@ -145,7 +148,8 @@ HandleImpl* make_handle(std::source_location where, F&& f, Args&&... args) {
   } else {
     using Fn = BoundCall<std::decay_t<F>, std::decay_t<Args>...>;
     return new CallbackHandle<Fn>(
-        Fn{std::forward<F>(f), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)}, where);
+        Fn{std::forward<F>(f), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)},
+        where);
   }
 }
 

@@ -54,7 +54,8 @@ class TimerHeap {
 
   /// Drops cancelled timers from the top, so top() is the first live one (if any).
   void drop_cancelled_top() noexcept {
-    while (!entries_.empty() && entries_.front().handle->cancelled) release(pop());
+    while (!entries_.empty() && entries_.front().handle->cancelled)
+      release(pop());
   }
 
   /// Removes every cancelled timer and rebuilds the heap.
