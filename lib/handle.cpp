@@ -35,7 +35,7 @@ void Handle::cancel() noexcept {
   if (impl_ == nullptr || impl_->cancelled) return;
   impl_->cancelled = true;
   detail::drop_callback(impl_);
-  if (impl_->in_heap && impl_->heap != nullptr) impl_->heap->note_cancelled();
+  if (impl_->in_heap && impl_->heap != nullptr) impl_->heap->note_cancelled(impl_);
 }
 
 bool Handle::cancelled() const noexcept {

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "asyncuv/detail/describe.hpp"
+#include "asyncuv/detail/handle_pool.hpp"
 
 namespace asyncuv::detail {
 
@@ -117,7 +118,11 @@ struct CallbackHandle final : HandleImpl {
     static_cast<CallbackHandle*>(h)->fn.~Fn();
   }
   static std::string describe(const HandleImpl* h);
-  static void deallocate(HandleImpl* h) noexcept { delete static_cast<CallbackHandle*>(h); }
+  static void deallocate(HandleImpl* h) noexcept {
+    auto* self = static_cast<CallbackHandle*>(h);
+    self->~CallbackHandle();
+    free_block<CallbackHandle>(self);
+  }
 
   static constexpr HandleOps ops_table{&invoke, &destroy_callback, &describe, &deallocate};
 };
@@ -143,13 +148,26 @@ std::string CallbackHandle<Fn>::describe(const HandleImpl* h) {
 template <class F, class... Args>
 HandleImpl* make_handle(std::source_location where, F&& f, Args&&... args) {
   if constexpr (sizeof...(Args) == 0) {
-    using Fn = std::decay_t<F>;
-    return new CallbackHandle<Fn>(std::forward<F>(f), where);
+    using H = CallbackHandle<std::decay_t<F>>;
+    void* block = allocate_block<H>();
+    try {
+      return new (block) H(std::forward<F>(f), where);
+    } catch (...) {
+      free_block<H>(block);
+      throw;
+    }
   } else {
     using Fn = BoundCall<std::decay_t<F>, std::decay_t<Args>...>;
-    return new CallbackHandle<Fn>(
-        Fn{std::forward<F>(f), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)},
-        where);
+    using H = CallbackHandle<Fn>;
+    void* block = allocate_block<H>();
+    try {
+      return new (block)
+          H(Fn{std::forward<F>(f), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)},
+            where);
+    } catch (...) {
+      free_block<H>(block);
+      throw;
+    }
   }
 }
 

@@ -47,7 +47,15 @@ class TimerHeap {
 
   /// Called when a timer in this heap is cancelled; compacts as asyncio does once more than
   /// half of over kMinForCompaction scheduled timers are cancelled.
-  void note_cancelled() noexcept {
+  void note_cancelled(HandleImpl* h) noexcept {
+    // The last slot of the array is a leaf: a timer cancelled while it is still there (the
+    // common "schedule a timeout, then cancel it" pattern) leaves in O(1).
+    if (entries_.back().handle == h) {
+      entries_.pop_back();
+      h->in_heap = false;
+      release(h);
+      return;
+    }
     ++cancelled_;
     if (entries_.size() > kMinForCompaction && cancelled_ * 2 > entries_.size()) compact();
   }

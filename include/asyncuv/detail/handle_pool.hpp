@@ -1,0 +1,55 @@
+// Per-thread free lists for handle blocks: call_soon and call_later allocate one block per
+// callback, and recycling blocks of a few fixed sizes is cheaper than malloc/free. Under
+// AddressSanitizer the pool is bypassed so use-after-free stays detectable.
+#pragma once
+
+#include <cstddef>
+#include <new>
+
+namespace asyncuv::detail {
+
+/// Size classes served by the pool; larger or over-aligned blocks use operator new.
+inline constexpr std::size_t kPoolClassSizes[] = {64, 128, 256};
+inline constexpr int kPoolClasses = 3;
+
+template <std::size_t Size, std::size_t Align>
+constexpr int pool_class() {
+  if constexpr (Align > alignof(std::max_align_t)) {
+    return -1;
+  } else if constexpr (Size <= 64) {
+    return 0;
+  } else if constexpr (Size <= 128) {
+    return 1;
+  } else if constexpr (Size <= 256) {
+    return 2;
+  } else {
+    return -1;
+  }
+}
+
+void* pool_allocate(int size_class);
+void pool_free(void* block, int size_class) noexcept;
+
+/// Storage for an object of type T.
+template <class T>
+void* allocate_block() {
+  constexpr int cls = pool_class<sizeof(T), alignof(T)>();
+  if constexpr (cls < 0) {
+    return ::operator new(sizeof(T), std::align_val_t(alignof(T)));
+  } else {
+    return pool_allocate(cls);
+  }
+}
+
+/// Returns storage obtained from allocate_block<T>().
+template <class T>
+void free_block(void* block) noexcept {
+  constexpr int cls = pool_class<sizeof(T), alignof(T)>();
+  if constexpr (cls < 0) {
+    ::operator delete(block, std::align_val_t(alignof(T)));
+  } else {
+    pool_free(block, cls);
+  }
+}
+
+}  // namespace asyncuv::detail
