@@ -69,16 +69,18 @@ void EventLoop::init_handles() {
 }
 
 EventLoop::~EventLoop() {
-  if (closed_) return;
-  if (is_running()) {
-    logger()->critical("EventLoop destroyed while running; its handles are leaked");
-    return;
+  if (!closed_) {
+    if (is_running()) {
+      logger()->critical("EventLoop destroyed while running; its handles are leaked");
+    } else {
+      try {
+        close();
+      } catch (const std::exception& e) {
+        logger()->error("Error while closing the event loop: {}", e.what());
+      }
+    }
   }
-  try {
-    close();
-  } catch (const std::exception& e) {
-    logger()->error("Error while closing the event loop: {}", e.what());
-  }
+  anchor_->loop = nullptr;
 }
 
 void EventLoop::throw_closed() {

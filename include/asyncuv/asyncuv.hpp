@@ -5,5 +5,6 @@
 #include "asyncuv/events.hpp"
 #include "asyncuv/exception_context.hpp"
 #include "asyncuv/exceptions.hpp"
+#include "asyncuv/futures.hpp"
 #include "asyncuv/handle.hpp"
 #include "asyncuv/log.hpp"

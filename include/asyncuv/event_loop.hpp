@@ -9,6 +9,7 @@
 #include <concepts>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <source_location>
 #include <thread>
@@ -27,6 +28,15 @@
 namespace asyncuv {
 
 class EventLoop;
+template <class T>
+class Future;
+
+namespace detail {
+/// Shared with the futures of a loop so they can tell whether it still exists.
+struct LoopAnchor {
+  EventLoop* loop;
+};
+}  // namespace detail
 
 /// A custom exception handler: handler(loop, context), as set_exception_handler takes.
 using ExceptionHandler = std::function<void(EventLoop&, const ExceptionContext&)>;
@@ -170,6 +180,17 @@ class EventLoop {
   /// The loop's clock: monotonic seconds with nanosecond resolution (the steady clock).
   double time() const noexcept { return static_cast<double>(uv_hrtime()) * 1e-9; }
 
+  // ---- futures ----------------------------------------------------------------------------
+
+  /// A new pending Future<T> attached to this loop (asyncio create_future). Works on a closed
+  /// loop too. Defined in <asyncuv/futures.hpp>.
+  template <class T = void>
+  Future<T> create_future();
+
+  /// Shared by this loop's futures; its pointer is cleared when the loop is destroyed
+  /// (internal).
+  const std::shared_ptr<detail::LoopAnchor>& anchor() const noexcept { return anchor_; }
+
   // ---- errors -----------------------------------------------------------------------------
 
   /// Installs `handler` (empty restores the default handler).
@@ -241,6 +262,7 @@ class EventLoop {
 
   uv_loop_t* uv_ = nullptr;
   uv_loop_t* owned_ = nullptr;
+  std::shared_ptr<detail::LoopAnchor> anchor_ = std::make_shared<detail::LoopAnchor>(this);
   detail::UvHandle<uv_idle_t> idle_;
   detail::UvHandle<uv_check_t> check_;
   detail::UvHandle<uv_timer_t> wake_timer_;
