@@ -113,6 +113,7 @@ void EventLoop::close() {
   incoming_.clear();
   ready_.clear();
   timers_.clear();
+  release_tasks();
   idle_active_ = false;
   idle_.close();
   check_.close();
@@ -175,7 +176,7 @@ TimerHandle EventLoop::push_timer(detail::HandleImpl* h, double when) {
   return TimerHandle(h);
 }
 
-void EventLoop::arm_timer() noexcept {
+void EventLoop::rearm_timer() noexcept {
   timers_.drop_cancelled_top();
   if (timers_.empty()) {
     if (armed_when_ >= 0) {

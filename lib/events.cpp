@@ -7,7 +7,11 @@
 namespace asyncuv {
 
 namespace {
+#if defined(__GNUC__) && !defined(_WIN32)
+thread_local EventLoop* t_running __attribute__((tls_model("initial-exec"))) = nullptr;
+#else
 thread_local EventLoop* t_running = nullptr;
+#endif
 thread_local std::shared_ptr<EventLoop> t_current;
 }  // namespace
 

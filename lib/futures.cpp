@@ -26,7 +26,7 @@ FutureCore::FutureCore(EventLoop& loop) : anchor_(loop.anchor()) {}
 FutureCore::~FutureCore() {
   if (!exception_ || exception_retrieved_) return;
   std::string message = std::string(kind_) + " exception was never retrieved";
-  EventLoop* loop = anchor_->loop;
+  EventLoop* loop = loop_if_alive();
   if (loop == nullptr) {
     logger()->error("{}\n{}", message, describe_exception(exception_));
     return;
@@ -44,6 +44,7 @@ FutureCore::~FutureCore() {
 }
 
 EventLoop& FutureCore::loop() const {
+  if (anchor_ == nullptr) throw RuntimeError("the future is not attached to an event loop");
   if (anchor_->loop == nullptr) throw RuntimeError("the future's event loop was destroyed");
   return *anchor_->loop;
 }

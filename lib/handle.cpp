@@ -27,10 +27,6 @@ Handle& Handle::operator=(Handle&& other) noexcept {
   return *this;
 }
 
-Handle::~Handle() {
-  if (impl_) detail::release(impl_);
-}
-
 void Handle::cancel() noexcept {
   if (impl_ == nullptr || impl_->cancelled) return;
   impl_->cancelled = true;

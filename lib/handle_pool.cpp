@@ -1,7 +1,14 @@
 // Per-thread free lists behind detail::allocate_block / free_block.
+//
+// Blocks are carved from 64 KiB slabs, so even a burst of a million pending callbacks costs
+// no malloc per callback. Freed blocks go to the freeing thread's list; a thread that exits
+// hands its list to a shared one that other threads draw from. Slabs are kept for the life of
+// the process (they stay reachable through the slab registry), which bounds the memory the
+// pool holds to the peak number of live handles.
 #include "asyncuv/detail/handle_pool.hpp"
 
-#include <cstdlib>
+#include <mutex>
+#include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define ASYNCUV_POOL_DISABLED 1
@@ -11,63 +18,119 @@
 #endif
 #endif
 
+#if defined(__GNUC__) && !defined(_WIN32)
+#define ASYNCUV_FAST_TLS __attribute__((tls_model("initial-exec")))
+#else
+#define ASYNCUV_FAST_TLS
+#endif
+
 namespace asyncuv::detail {
 
+#ifndef ASYNCUV_POOL_DISABLED
 namespace {
-/// Blocks kept per size class and thread; beyond that they go back to the allocator.
-constexpr unsigned kMaxCached = 4096;
+constexpr std::size_t kSlabBytes = 64 * 1024;
 
 struct FreeBlock {
   FreeBlock* next;
 };
 
-struct ThreadCache {
+/// What exited threads left behind, and every slab ever made.
+struct SharedPool {
+  std::mutex mutex;
   FreeBlock* head[kPoolClasses] = {};
-  unsigned count[kPoolClasses] = {};
+  std::vector<void*> slabs;
+};
 
-  ThreadCache() = default;
-  ThreadCache(const ThreadCache&) = delete;
-  ThreadCache& operator=(const ThreadCache&) = delete;
-  ~ThreadCache() {
+SharedPool& shared_pool() {
+  static SharedPool* pool = new SharedPool;  // never destroyed: blocks may outlive statics
+  return *pool;
+}
+
+struct ThreadLists {
+  FreeBlock* head[kPoolClasses];
+  char* bump[kPoolClasses];
+  char* bump_end[kPoolClasses];
+  bool registered;
+};
+
+// Trivially constructible, so access needs no guard; the flusher below is registered on first
+// use and returns the lists at thread exit.
+thread_local ThreadLists t_lists ASYNCUV_FAST_TLS;
+
+struct Flusher {
+  ~Flusher() {
+    SharedPool& pool = shared_pool();
+    std::lock_guard lock(pool.mutex);
     for (int c = 0; c < kPoolClasses; ++c) {
-      while (head[c] != nullptr) {
-        FreeBlock* b = head[c];
-        head[c] = b->next;
-        ::operator delete(b);
+      // Unused bump space is dropped (it stays in its slab); freed blocks are shared.
+      while (FreeBlock* b = t_lists.head[c]) {
+        t_lists.head[c] = b->next;
+        b->next = pool.head[c];
+        pool.head[c] = b;
       }
+      t_lists.bump[c] = t_lists.bump_end[c] = nullptr;
     }
   }
 };
 
-#ifndef ASYNCUV_POOL_DISABLED
-thread_local ThreadCache t_cache;
-#endif
+void register_flusher() {
+  static thread_local Flusher flusher;
+  (void)flusher;
+  t_lists.registered = true;
+}
+
+[[gnu::noinline]] void* refill(int size_class) {
+  if (!t_lists.registered) register_flusher();
+  std::size_t size = kPoolClassSizes[size_class];
+  SharedPool& pool = shared_pool();
+  {
+    std::lock_guard lock(pool.mutex);
+    if (FreeBlock* b = pool.head[size_class]) {
+      // Take the whole shared list.
+      pool.head[size_class] = nullptr;
+      t_lists.head[size_class] = b->next;
+      return b;
+    }
+    char* slab = static_cast<char*>(::operator new(kSlabBytes));
+    pool.slabs.push_back(slab);
+    t_lists.bump[size_class] = slab + size;
+    t_lists.bump_end[size_class] = slab + kSlabBytes;
+    return slab;
+  }
+}
 }  // namespace
 
 void* pool_allocate(int size_class) {
-#ifndef ASYNCUV_POOL_DISABLED
-  ThreadCache& cache = t_cache;
-  if (FreeBlock* b = cache.head[size_class]) {
-    cache.head[size_class] = b->next;
-    --cache.count[size_class];
+  ThreadLists& lists = t_lists;
+  if (FreeBlock* b = lists.head[size_class]) {
+    lists.head[size_class] = b->next;
     return b;
   }
-#endif
-  return ::operator new(kPoolClassSizes[size_class]);
+  char* p = lists.bump[size_class];
+  if (p != nullptr && p != lists.bump_end[size_class]) {
+    lists.bump[size_class] = p + kPoolClassSizes[size_class];
+    return p;
+  }
+  return refill(size_class);
 }
 
 void pool_free(void* block, int size_class) noexcept {
-#ifndef ASYNCUV_POOL_DISABLED
-  ThreadCache& cache = t_cache;
-  if (cache.count[size_class] < kMaxCached) {
-    auto* b = static_cast<FreeBlock*>(block);
-    b->next = cache.head[size_class];
-    cache.head[size_class] = b;
-    ++cache.count[size_class];
-    return;
-  }
-#endif
+  ThreadLists& lists = t_lists;
+  auto* b = static_cast<FreeBlock*>(block);
+  b->next = lists.head[size_class];
+  lists.head[size_class] = b;
+  if (!lists.registered) register_flusher();
+}
+
+#else  // AddressSanitizer: every block is a separate allocation, so misuse is caught.
+
+void* pool_allocate(int size_class) {
+  return ::operator new(kPoolClassSizes[size_class]);
+}
+void pool_free(void* block, int) noexcept {
   ::operator delete(block);
 }
+
+#endif
 
 }  // namespace asyncuv::detail

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "asyncuv/event_loop.hpp"
 #include "asyncuv/events.hpp"
@@ -104,7 +105,9 @@ void EventLoop::run_batch() {
   // Only the callbacks ready now run in this batch; what they schedule waits for the next.
   std::size_t ntodo = ready_.size();
   if (ntodo != 0) {
-    detail::RunningLoopScope scope(this);
+    // run_forever already made this the running loop; a host's uv_run has not.
+    std::optional<detail::RunningLoopScope> scope;
+    if (!running_) scope.emplace(this);
     dispatching_ = true;
     for (; ntodo != 0; --ntodo) {
       detail::HandleImpl* h = ready_.pop();

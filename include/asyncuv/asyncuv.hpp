@@ -8,3 +8,4 @@
 #include "asyncuv/futures.hpp"
 #include "asyncuv/handle.hpp"
 #include "asyncuv/log.hpp"
+#include "asyncuv/tasks.hpp"

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <source_location>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -30,8 +31,14 @@ namespace asyncuv {
 class EventLoop;
 template <class T>
 class Future;
+template <class T>
+class Task;
+class AnyTask;
 
 namespace detail {
+class FutureCore;
+class TaskStateBase;
+void finish_run(EventLoop& loop) noexcept;
 /// Shared with the futures of a loop so they can tell whether it still exists.
 struct LoopAnchor {
   EventLoop* loop;
@@ -40,6 +47,9 @@ struct LoopAnchor {
 
 /// A custom exception handler: handler(loop, context), as set_exception_handler takes.
 using ExceptionHandler = std::function<void(EventLoop&, const ExceptionContext&)>;
+
+/// A task factory: factory(loop, coro) returns the scheduled task (see set_task_factory).
+using TaskFactory = std::function<AnyTask(EventLoop&, AnyTask)>;
 
 /// A delay in seconds: a double (asyncio's float) or any std::chrono duration.
 struct Seconds {
@@ -187,6 +197,28 @@ class EventLoop {
   template <class T = void>
   Future<T> create_future();
 
+  // ---- tasks (defined in <asyncuv/tasks.hpp>) -------------------------------------------
+
+  /// Schedules coroutine `coro` as a task (asyncio create_task); its first step runs on the
+  /// next iteration, never now. `name` defaults to "Task-N". Goes through the task factory if
+  /// one is set.
+  template <class T>
+  Task<T> create_task(Task<T> coro, std::string name = {});
+
+  /// Runs the loop until `future` is done and returns its result (or rethrows its exception).
+  /// Throws ValueError for a future of another loop, and RuntimeError("Event loop stopped
+  /// before Future completed.") if stop() ended the run first.
+  template <class T>
+  T run_until_complete(Future<T> future);
+  /// Runs a task (scheduling a not-yet-scheduled coroutine first) to completion.
+  template <class T>
+  T run_until_complete(Task<T> task);
+
+  /// Sets the task factory used by create_task (empty restores the default).
+  void set_task_factory(TaskFactory factory) { task_factory_ = std::move(factory); }
+  /// The task factory; empty by default.
+  const TaskFactory& get_task_factory() const noexcept { return task_factory_; }
+
   /// Shared by this loop's futures; its pointer is cleared when the loop is destroyed
   /// (internal).
   const std::shared_ptr<detail::LoopAnchor>& anchor() const noexcept { return anchor_; }
@@ -224,6 +256,17 @@ class EventLoop {
   }
 
  private:
+  friend class detail::TaskStateBase;
+  friend std::vector<AnyTask> all_tasks(EventLoop& loop);
+  friend void detail::finish_run(EventLoop& loop) noexcept;
+
+  template <class T, class State>
+  T complete_and_return(const std::shared_ptr<State>& state, bool new_task);
+  /// Runs until `future` is done (the body of run_until_complete).
+  void run_until_done(detail::FutureCore& future, bool new_task);
+  /// Drops the loop's references to its pending tasks (on close).
+  void release_tasks() noexcept;
+
   void init_handles();
   [[noreturn]] static void throw_closed();
   void check_thread() const;
@@ -245,7 +288,11 @@ class EventLoop {
 
   void start_idle() noexcept;
   void update_idle() noexcept;
-  void arm_timer() noexcept;
+  void arm_timer() noexcept {
+    if (timers_.empty() && armed_when_ < 0) return;  // nothing scheduled, nothing armed
+    rearm_timer();
+  }
+  void rearm_timer() noexcept;
   bool on_loop_thread() const noexcept;
 
   // libuv callbacks
@@ -285,6 +332,8 @@ class EventLoop {
   std::uint64_t iterations_ = 0;
   std::exception_ptr fatal_;
   ExceptionHandler handler_;
+  TaskFactory task_factory_;
+  detail::TaskStateBase* tasks_ = nullptr;  // pending tasks (intrusive list)
 
   std::mutex incoming_mutex_;
   std::vector<detail::HandleImpl*> incoming_;  // from call_soon_threadsafe on other threads

@@ -29,6 +29,8 @@ class FutureCore : public std::enable_shared_from_this<FutureCore> {
   using Callback = std::function<void(const std::shared_ptr<FutureCore>&)>;
 
   explicit FutureCore(EventLoop& loop);
+  /// A future not yet attached to a loop (tasks are attached when scheduled).
+  FutureCore() = default;
   FutureCore(const FutureCore&) = delete;
   FutureCore& operator=(const FutureCore&) = delete;
   /// Reports an exception nobody retrieved to the loop's exception handler.
@@ -36,8 +38,10 @@ class FutureCore : public std::enable_shared_from_this<FutureCore> {
 
   /// The loop this future belongs to (throws RuntimeError if that loop was destroyed).
   EventLoop& loop() const;
-  /// The loop, or nullptr once it has been destroyed.
-  EventLoop* loop_if_alive() const noexcept { return anchor_->loop; }
+  /// The loop, or nullptr if it was destroyed (or none is attached yet).
+  EventLoop* loop_if_alive() const noexcept { return anchor_ ? anchor_->loop : nullptr; }
+  /// True once attached to a loop.
+  bool has_loop() const noexcept { return anchor_ != nullptr; }
 
   State state() const noexcept { return state_; }
   bool done() const noexcept { return state_ != State::pending; }
@@ -76,6 +80,8 @@ class FutureCore : public std::enable_shared_from_this<FutureCore> {
  protected:
   /// Moves a pending future to finished and schedules its callbacks.
   void finish();
+  /// Attaches the future to `loop`.
+  void attach(EventLoop& loop) { anchor_ = loop.anchor(); }
   void throw_if_done() const;
   /// The result's text for repr (overridden by the typed future).
   virtual std::string result_repr() const { return ""; }
@@ -100,20 +106,25 @@ class FutureCore : public std::enable_shared_from_this<FutureCore> {
   std::vector<Entry> callbacks_;
 };
 
-/// The typed part: the value.
-template <class T>
-class FutureValue : public FutureCore {
+/// The typed part: the value. `Base` is FutureCore, or the task state for tasks.
+template <class T, class Base = FutureCore>
+class FutureValue : public Base {
  public:
-  using FutureCore::FutureCore;
+  using Base::Base;
 
   void set_result(T value) {
-    throw_if_done();
+    this->throw_if_done();
     value_.emplace(std::move(value));
-    finish();
+    this->finish();
   }
   const T& result() {
-    check_result();
+    this->check_result();
     return *value_;
+  }
+  /// Moves the result out (for a coroutine awaited by exactly one other).
+  T take_result() {
+    this->check_result();
+    return std::move(*value_);
   }
 
  protected:
@@ -125,16 +136,17 @@ class FutureValue : public FutureCore {
   std::optional<T> value_;
 };
 
-template <>
-class FutureValue<void> : public FutureCore {
+template <class Base>
+class FutureValue<void, Base> : public Base {
  public:
-  using FutureCore::FutureCore;
+  using Base::Base;
 
   void set_result() {
-    throw_if_done();
-    finish();
+    this->throw_if_done();
+    this->finish();
   }
-  void result() { check_result(); }
+  void result() { this->check_result(); }
+  void take_result() { this->check_result(); }
 };
 
 }  // namespace detail

@@ -18,7 +18,9 @@ class Handle {
   Handle(Handle&& other) noexcept : impl_(std::exchange(other.impl_, nullptr)) {}
   Handle& operator=(const Handle& other) noexcept;
   Handle& operator=(Handle&& other) noexcept;
-  ~Handle();
+  ~Handle() {
+    if (impl_) detail::release(impl_);
+  }
 
   /// Cancels the callback: if it has not run yet it never will. Cancelling twice, or after
   /// the callback ran, does nothing more. The callable (and what it captured) is released.

@@ -1,0 +1,422 @@
+// asyncio.Task for C++20 coroutines: Task<T> is the coroutine return type. Calling a coroutine
+// function creates the coroutine without running it; loop.create_task(coro()) schedules it as
+// a task (its first step runs on the next iteration), and `co_await coro()` inside another
+// coroutine runs it inline, as Python's `await coro()` does.
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "asyncuv/event_loop.hpp"
+#include "asyncuv/events.hpp"
+#include "asyncuv/futures.hpp"
+
+namespace asyncuv {
+
+template <class T = void>
+class Task;
+class AnyTask;
+
+namespace detail {
+
+/// The type-independent state of a task: the coroutine frame it owns and the step machinery
+/// of asyncio's Task.__step / __wakeup.
+class TaskStateBase : public FutureCore {
+ public:
+  TaskStateBase();
+  /// A task destroyed while pending reports "Task was destroyed but it is pending!"; the
+  /// coroutine frame is destroyed with it (never resumed afterwards).
+  ~TaskStateBase() override;
+
+  /// Attaches to `loop`, registers in its task list and schedules the first step.
+  void start(EventLoop& loop, std::string name);
+  /// True once scheduled on a loop as a task.
+  bool started() const noexcept { return started_; }
+
+  bool cancel(std::string message) override;
+  int cancelling() const noexcept { return cancels_requested_; }
+  int uncancel() noexcept;
+
+  const std::string& name() const noexcept { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+
+  std::string repr() const override;
+
+  /// The coroutine frame (null once it finished).
+  std::coroutine_handle<> frame() const noexcept { return frame_; }
+  void set_frame(std::coroutine_handle<> h) noexcept { frame_ = h; }
+
+  /// Suspends this task until `future` is done; `at` is the coroutine to resume then.
+  void wait_for_future(FutureCore& future, std::coroutine_handle<> at);
+  /// Suspends this task for one loop iteration (sleep(0)).
+  void yield_once(std::coroutine_handle<> at);
+
+  /// Called by the promise when the coroutine returned / threw: finishes the future part.
+  void complete_with_exception(std::exception_ptr e);
+  /// Called by the promise before storing a returned value: false if a pending cancellation
+  /// turns the return into a cancellation.
+  bool complete_cancelled_instead();
+
+  /// Throws CancelledError if this step was started to deliver a cancellation (internal).
+  void throw_if_cancel_delivered();
+
+  /// Runs one step: resumes the coroutine where it waits (asyncio Task.__step).
+  void step();
+
+  // Intrusive list of a loop's pending tasks (EventLoop::all_tasks).
+  TaskStateBase* prev_task = nullptr;
+  TaskStateBase* next_task = nullptr;
+  std::shared_ptr<TaskStateBase> keep_alive;  // set while registered with a loop
+
+ private:
+  void unregister() noexcept;
+  void schedule_step();
+
+  std::coroutine_handle<> frame_;
+  std::coroutine_handle<> resume_at_;
+  std::shared_ptr<FutureCore> waiting_on_;  // asyncio _fut_waiter
+  std::string name_;
+  std::string pending_cancel_message_;
+  int cancels_requested_ = 0;
+  bool started_ = false;
+  bool must_cancel_ = false;
+  bool deliver_cancel_ = false;
+};
+
+template <class T>
+using TaskState = FutureValue<T, TaskStateBase>;
+
+/// The task whose step runs in this thread, or nullptr.
+TaskStateBase* current_task_state() noexcept;
+
+/// Awaiter for the start of a coroutine: always suspends; delivers a cancellation requested
+/// before the first step (the body then never runs).
+struct InitialAwaiter {
+  TaskStateBase* state;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  void await_resume() const {
+    if (state->started()) state->throw_if_cancel_delivered();
+  }
+};
+
+/// Awaiter for the end of a coroutine: resumes the coroutine that awaited it inline, if any.
+struct FinalAwaiter {
+  std::coroutine_handle<> continuation;
+  bool await_ready() const noexcept { return false; }
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<>) const noexcept {
+    return continuation ? continuation : std::noop_coroutine();
+  }
+  void await_resume() const noexcept {}
+};
+
+struct TaskPromiseBase {
+  TaskStateBase* state = nullptr;
+  std::coroutine_handle<> continuation;
+
+  InitialAwaiter initial_suspend() const noexcept { return {state}; }
+  FinalAwaiter final_suspend() const noexcept { return {continuation}; }
+  void unhandled_exception() const { state->complete_with_exception(std::current_exception()); }
+};
+
+template <class T>
+struct TaskPromise : TaskPromiseBase {
+  Task<T> get_return_object();
+  template <class U>
+  requires std::convertible_to<U&&, T>
+  void return_value(U&& value) {
+    if (!state->complete_cancelled_instead()) {
+      static_cast<TaskState<T>*>(state)->set_result(T(std::forward<U>(value)));
+    }
+  }
+};
+
+template <>
+struct TaskPromise<void> : TaskPromiseBase {
+  Task<void> get_return_object();
+  void return_void() {
+    if (!state->complete_cancelled_instead()) static_cast<TaskState<void>*>(state)->set_result();
+  }
+};
+
+/// Awaits a future from inside a task.
+template <class State>
+struct FutureAwaiter {
+  std::shared_ptr<State> state;
+  bool await_ready() const noexcept { return state->done(); }
+  void await_suspend(std::coroutine_handle<> h) const;
+  decltype(auto) await_resume() const {
+    if (TaskStateBase* task = current_task_state()) task->throw_if_cancel_delivered();
+    return state->result();
+  }
+};
+
+/// Suspends the current task until the next iteration (sleep(0)).
+struct YieldAwaiter {
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const;
+  void await_resume() const;
+};
+
+[[noreturn]] void throw_not_in_task();
+
+template <class State>
+void FutureAwaiter<State>::await_suspend(std::coroutine_handle<> h) const {
+  TaskStateBase* task = current_task_state();
+  if (task == nullptr) throw_not_in_task();
+  task->wait_for_future(*state, h);
+}
+
+/// Creates a new task name "Task-N".
+std::string next_task_name();
+
+}  // namespace detail
+
+/// A coroutine returning T, and (once scheduled with create_task) an asyncio Task: a Future
+/// whose result is the coroutine's. Copies share one state.
+template <class T>
+class Task {
+ public:
+  using promise_type = detail::TaskPromise<T>;
+  using value_type = T;
+  using State = detail::TaskState<T>;
+
+  Task() = default;
+  explicit Task(std::shared_ptr<State> state) noexcept : state_(std::move(state)) {}
+
+  /// The coroutine's result (a const reference for non-void T); throws InvalidStateError while
+  /// pending, CancelledError if cancelled, or the coroutine's exception.
+  decltype(auto) result() const { return state_->result(); }
+  std::exception_ptr exception() const { return state_->exception(); }
+  bool done() const noexcept { return state_->done(); }
+  /// True once the coroutine finished with CancelledError (not merely after cancel()).
+  bool cancelled() const noexcept { return state_->cancelled(); }
+
+  /// Requests cancellation: CancelledError(message) is thrown into the coroutine at its current
+  /// co_await (or before its first step). True if the task was not done.
+  bool cancel(std::string message = {}) const { return state_->cancel(std::move(message)); }
+  /// How many cancellations are pending (asyncio 3.11 cancelling()).
+  int cancelling() const noexcept { return state_->cancelling(); }
+  /// Decrements the pending-cancellation count and returns it (asyncio 3.11 uncancel()).
+  int uncancel() const noexcept { return state_->uncancel(); }
+
+  /// The task's name: "Task-N" by default.
+  const std::string& get_name() const noexcept { return state_->name(); }
+  void set_name(std::string name) const { state_->set_name(std::move(name)); }
+
+  /// The coroutine frame (null once finished), asyncio's get_coro().
+  std::coroutine_handle<> get_coro() const noexcept { return state_->frame(); }
+
+  /// The loop the task runs on.
+  EventLoop& get_loop() const { return state_->loop(); }
+
+  /// Adds fn(task) as a done-callback (through call_soon, registration order); returns an id.
+  template <class F>
+  requires std::invocable<F&, Task<T>> std::uint64_t add_done_callback(F fn)
+  const {
+    return state_->add_callback(
+        [fn = std::move(fn)](const std::shared_ptr<detail::FutureCore>& core) mutable {
+          fn(Task<T>(std::static_pointer_cast<State>(core)));
+        });
+  }
+  std::size_t remove_done_callback(std::uint64_t id) const { return state_->remove_callback(id); }
+
+  /// "<Task pending name='Task-1'>", "<Task finished name='x' result=3>".
+  std::string repr() const { return state_->repr(); }
+
+  explicit operator bool() const noexcept { return state_ != nullptr; }
+  friend bool operator==(const Task& a, const Task& b) noexcept { return a.state_ == b.state_; }
+
+  /// Scheduled task: waits for it like a future. Unscheduled coroutine: runs it inline.
+  auto operator co_await() const& { return Awaiter{state_, false}; }
+  auto operator co_await() && { return Awaiter{state_, true}; }
+
+  const std::shared_ptr<State>& state() const noexcept { return state_; }
+
+ private:
+  struct Awaiter {
+    std::shared_ptr<State> state;
+    bool sole_owner;  // awaiting a temporary: the result may be moved out
+    bool inline_run = false;
+
+    bool await_ready() const noexcept { return state->done(); }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) {
+      if (state->started()) {
+        detail::FutureAwaiter<State>{state}.await_suspend(parent);
+        return std::noop_coroutine();
+      }
+      auto frame = std::coroutine_handle<promise_type>::from_address(state->frame().address());
+      if (!frame || frame.promise().continuation) {
+        throw RuntimeError("coroutine is already being awaited");
+      }
+      inline_run = true;
+      frame.promise().continuation = parent;
+      return frame;
+    }
+    T await_resume() {
+      if (!inline_run) {
+        if (detail::TaskStateBase* task = detail::current_task_state()) {
+          task->throw_if_cancel_delivered();
+        }
+      }
+      if constexpr (std::is_void_v<T>) {
+        state->result();
+      } else if (sole_owner || inline_run) {
+        return state->take_result();
+      } else {
+        return state->result();
+      }
+    }
+  };
+
+  std::shared_ptr<State> state_;
+};
+
+template <class T>
+auto operator co_await(const Future<T>& f) {
+  return detail::FutureAwaiter<typename Future<T>::State>{f.state()};
+}
+
+/// A task of any result type: what all_tasks(), current_task() and task factories use.
+class AnyTask {
+ public:
+  AnyTask() = default;
+  explicit AnyTask(std::shared_ptr<detail::TaskStateBase> state) noexcept
+      : state_(std::move(state)) {}
+  template <class T>
+  AnyTask(const Task<T>& task) : state_(task.state()) {}  // NOLINT: implicit on purpose
+
+  bool done() const noexcept { return state_->done(); }
+  bool cancelled() const noexcept { return state_->cancelled(); }
+  bool cancel(std::string message = {}) const { return state_->cancel(std::move(message)); }
+  int cancelling() const noexcept { return state_->cancelling(); }
+  int uncancel() const noexcept { return state_->uncancel(); }
+  std::exception_ptr exception() const { return state_->exception(); }
+  const std::string& get_name() const noexcept { return state_->name(); }
+  void set_name(std::string name) const { state_->set_name(std::move(name)); }
+  std::string repr() const { return state_->repr(); }
+  EventLoop& get_loop() const { return state_->loop(); }
+
+  /// The typed task, if this is a Task<T> (empty otherwise).
+  template <class T>
+  Task<T> as() const {
+    return Task<T>(std::dynamic_pointer_cast<detail::TaskState<T>>(state_));
+  }
+
+  explicit operator bool() const noexcept { return state_ != nullptr; }
+  friend bool operator==(const AnyTask& a, const AnyTask& b) noexcept {
+    return a.state_ == b.state_;
+  }
+  const std::shared_ptr<detail::TaskStateBase>& state() const noexcept { return state_; }
+
+ private:
+  std::shared_ptr<detail::TaskStateBase> state_;
+};
+
+/// Schedules `coro` on `loop` as a task, bypassing the loop's task factory (what the default
+/// factory does; a custom factory calls it).
+AnyTask make_task(EventLoop& loop, AnyTask coro, std::string name = {});
+
+/// The task running in this thread (empty if none), asyncio.current_task().
+AnyTask current_task();
+
+/// The pending tasks of `loop` (default: the running loop), asyncio.all_tasks().
+std::vector<AnyTask> all_tasks(EventLoop& loop);
+std::vector<AnyTask> all_tasks();
+
+/// co_await sleep(delay): suspends the current task for `delay` seconds; sleep(0) (or any
+/// delay <= 0) yields for exactly one loop iteration.
+Task<void> sleep(Seconds delay);
+/// sleep that returns `result` afterwards.
+template <class T>
+Task<T> sleep(Seconds delay, T result) {
+  co_await sleep(delay);
+  co_return result;
+}
+
+namespace detail {
+template <class T>
+Task<T> TaskPromise<T>::get_return_object() {
+  auto s = std::make_shared<TaskState<T>>();
+  s->set_frame(std::coroutine_handle<TaskPromise<T>>::from_promise(*this));
+  state = s.get();
+  return Task<T>(std::move(s));
+}
+
+inline Task<void> TaskPromise<void>::get_return_object() {
+  auto s = std::make_shared<TaskState<void>>();
+  s->set_frame(std::coroutine_handle<TaskPromise<void>>::from_promise(*this));
+  state = s.get();
+  return Task<void>(std::move(s));
+}
+}  // namespace detail
+
+template <class T>
+Task<T> EventLoop::create_task(Task<T> coro, std::string name) {
+  check_schedulable();
+  if (!coro) throw ValueError("create_task() needs a coroutine");
+  if (coro.state()->started() || coro.state()->done()) {
+    throw RuntimeError("the coroutine was already scheduled or awaited");
+  }
+  if (task_factory_) {
+    AnyTask made = task_factory_(*this, AnyTask(coro));
+    Task<T> task = made.as<T>();
+    if (!task) throw TypeError("the task factory returned a task of another type");
+    if (!name.empty()) task.set_name(std::move(name));
+    return task;
+  }
+  coro.state()->start(*this, std::move(name));
+  return coro;
+}
+
+template <class T>
+T EventLoop::run_until_complete(Future<T> future) {
+  return complete_and_return<T>(future.state(), false);
+}
+
+template <class T>
+T EventLoop::run_until_complete(Task<T> task) {
+  bool created = false;
+  if (!task.state()->started() && !task.state()->done()) {
+    task = create_task(std::move(task));
+    created = true;
+  }
+  return complete_and_return<T>(task.state(), created);
+}
+
+template <class T, class State>
+T EventLoop::complete_and_return(const std::shared_ptr<State>& state, bool new_task) {
+  run_until_done(*state, new_task);
+  if constexpr (std::is_void_v<T>) {
+    state->result();
+  } else {
+    return state->result();
+  }
+}
+
+/// asyncio.run(): runs `main` on a new event loop, then cancels the tasks left, closes the loop
+/// and returns main's result (or rethrows its exception). `debug` sets the loop's debug mode.
+template <class T>
+T run(Task<T> main, std::optional<bool> debug = std::nullopt) {
+  if (running_loop() != nullptr) {
+    throw RuntimeError("asyncuv::run() cannot be called from a running event loop");
+  }
+  auto loop = new_event_loop();
+  if (debug) loop->set_debug(*debug);
+  set_event_loop(loop);
+  struct Cleanup {
+    std::shared_ptr<EventLoop>& loop;
+    ~Cleanup() { detail::finish_run(*loop); }
+  } cleanup{loop};
+  return loop->run_until_complete(std::move(main));
+}
+
+}  // namespace asyncuv
