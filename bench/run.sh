@@ -11,12 +11,13 @@ build="build-bench"
 if [ ! -d "$build" ]; then
   meson setup "$build" --buildtype=release -Dbench=true -Dtests=false -Dsamples=false >/dev/null
 fi
-ninja -C "$build" bench/call_soon_bench >/dev/null
+ninja -C "$build" bench/call_soon_bench bench/task_bench >/dev/null
 bin=$build/bench/call_soon_bench
 python=${PYTHON:-/usr/bin/python3}
 
 if [ "${1:-}" != --callgrind ]; then
-  exec "$bin" --python "$python" --script bench/asyncio_bench.py "$@"
+  "$bin" --python "$python" --script bench/asyncio_bench.py "$@"
+  exec "$build/bench/task_bench" --python "$python" --script bench/asyncio_task_bench.py
 fi
 
 # Instruction counts: only bench_measured (the timed part) is counted, so loop construction

@@ -63,6 +63,14 @@ void EventLoop::init_handles() {
   check_uv(async_.init(uv_async_init, uv_, this, &EventLoop::on_async), "uv_async_init");
   // The batch runs in the check phase, right after libuv polled for I/O. Neither the check
   // handle nor the wake-up async keeps a host's uv_run alive on its own.
+  // Cancelling the earliest timer outside a batch re-arms (or stops) the wake-up timer, so a
+  // cancelled deadline never keeps a host's uv_run waiting.
+  timers_.on_top_cancelled(
+      [](void* self) {
+        auto* loop = static_cast<EventLoop*>(self);
+        if (!loop->dispatching_ && !loop->closed_) loop->arm_timer();
+      },
+      this);
   uv_check_start(check_.get(), &EventLoop::on_check);
   uv_unref(check_.base());
   uv_unref(async_.base());

@@ -25,8 +25,16 @@ TaskStateBase* current_task_state() noexcept {
   return t_current_task;
 }
 
-std::string next_task_name() {
-  return "Task-" + std::to_string(g_task_counter.fetch_add(1, std::memory_order_relaxed) + 1);
+std::uint64_t next_task_number() noexcept {
+  return g_task_counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+const std::string& TaskStateBase::name() const {
+  if (number_ != 0) {
+    name_ = "Task-" + std::to_string(number_);
+    number_ = 0;
+  }
+  return name_;
 }
 
 void throw_not_in_task() {
@@ -41,7 +49,7 @@ TaskStateBase::TaskStateBase() {
 
 TaskStateBase::~TaskStateBase() {
   if (started_ && !done()) {
-    std::string text = "<Task pending name='" + name_ + "'>";
+    std::string text = "<Task pending name='" + name() + "'>";
     if (EventLoop* loop = loop_if_alive()) {
       ExceptionContext context("Task was destroyed but it is pending!");
       context.set("task", text);
@@ -61,7 +69,11 @@ TaskStateBase::~TaskStateBase() {
 void TaskStateBase::start(EventLoop& loop, std::string name) {
   attach(loop);
   started_ = true;
-  name_ = name.empty() ? next_task_name() : std::move(name);
+  if (name.empty()) {
+    number_ = next_task_number();  // formatted lazily by name()
+  } else {
+    name_ = std::move(name);
+  }
   // Registered with the loop: the loop keeps the task alive while it is pending.
   keep_alive = std::static_pointer_cast<TaskStateBase>(shared_from_this());
   next_task = loop.tasks_;
@@ -182,7 +194,7 @@ void TaskStateBase::complete_with_exception(std::exception_ptr e) {
 
 std::string TaskStateBase::repr() const {
   std::string text = FutureCore::repr();  // "<Task pending>" / "<Task finished result=..>"
-  std::string name_part = " name='" + name_ + "'";
+  std::string name_part = " name='" + name() + "'";
   auto space = text.find(' ');
   if (space == std::string::npos) space = text.size() - 1;
   std::size_t state_end = text.find_first_of(" >", space + 1);

@@ -45,8 +45,12 @@ class TaskStateBase : public FutureCore {
   int cancelling() const noexcept { return cancels_requested_; }
   int uncancel() noexcept;
 
-  const std::string& name() const noexcept { return name_; }
-  void set_name(std::string name) { name_ = std::move(name); }
+  /// The name; "Task-N" (N from a global counter) is only formatted when first asked for.
+  const std::string& name() const;
+  void set_name(std::string name) {
+    name_ = std::move(name);
+    number_ = 0;
+  }
 
   std::string repr() const override;
 
@@ -83,7 +87,8 @@ class TaskStateBase : public FutureCore {
   std::coroutine_handle<> frame_;
   std::coroutine_handle<> resume_at_;
   std::shared_ptr<FutureCore> waiting_on_;  // asyncio _fut_waiter
-  std::string name_;
+  mutable std::string name_;
+  mutable std::uint64_t number_ = 0;  // N of a default "Task-N" name not formatted yet
   std::string pending_cancel_message_;
   int cancels_requested_ = 0;
   bool started_ = false;
@@ -121,6 +126,10 @@ struct FinalAwaiter {
 struct TaskPromiseBase {
   TaskStateBase* state = nullptr;
   std::coroutine_handle<> continuation;
+
+  // Coroutine frames come from the handle pool.
+  static void* operator new(std::size_t size) { return allocate_sized(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept { free_sized(frame, size); }
 
   InitialAwaiter initial_suspend() const noexcept { return {state}; }
   FinalAwaiter final_suspend() const noexcept { return {continuation}; }
@@ -175,8 +184,8 @@ void FutureAwaiter<State>::await_suspend(std::coroutine_handle<> h) const {
   task->wait_for_future(*state, h);
 }
 
-/// Creates a new task name "Task-N".
-std::string next_task_name();
+/// The next N for a default "Task-N" task name.
+std::uint64_t next_task_number() noexcept;
 
 }  // namespace detail
 
@@ -209,7 +218,7 @@ class Task {
   int uncancel() const noexcept { return state_->uncancel(); }
 
   /// The task's name: "Task-N" by default.
-  const std::string& get_name() const noexcept { return state_->name(); }
+  const std::string& get_name() const { return state_->name(); }
   void set_name(std::string name) const { state_->set_name(std::move(name)); }
 
   /// The coroutine frame (null once finished), asyncio's get_coro().
@@ -269,9 +278,10 @@ class Task {
       }
       if constexpr (std::is_void_v<T>) {
         state->result();
-      } else if (sole_owner || inline_run) {
-        return state->take_result();
+      } else if constexpr (!std::is_copy_constructible_v<T>) {
+        return state->take_result();  // a move-only result can be awaited once
       } else {
+        if (sole_owner || inline_run) return state->take_result();
         return state->result();
       }
     }
@@ -300,7 +310,7 @@ class AnyTask {
   int cancelling() const noexcept { return state_->cancelling(); }
   int uncancel() const noexcept { return state_->uncancel(); }
   std::exception_ptr exception() const { return state_->exception(); }
-  const std::string& get_name() const noexcept { return state_->name(); }
+  const std::string& get_name() const { return state_->name(); }
   void set_name(std::string name) const { state_->set_name(std::move(name)); }
   std::string repr() const { return state_->repr(); }
   EventLoop& get_loop() const { return state_->loop(); }
@@ -345,14 +355,14 @@ Task<T> sleep(Seconds delay, T result) {
 namespace detail {
 template <class T>
 Task<T> TaskPromise<T>::get_return_object() {
-  auto s = std::make_shared<TaskState<T>>();
+  auto s = std::allocate_shared<TaskState<T>>(PoolAllocator<TaskState<T>>());
   s->set_frame(std::coroutine_handle<TaskPromise<T>>::from_promise(*this));
   state = s.get();
   return Task<T>(std::move(s));
 }
 
 inline Task<void> TaskPromise<void>::get_return_object() {
-  auto s = std::make_shared<TaskState<void>>();
+  auto s = std::allocate_shared<TaskState<void>>(PoolAllocator<TaskState<void>>());
   s->set_frame(std::coroutine_handle<TaskPromise<void>>::from_promise(*this));
   state = s.get();
   return Task<void>(std::move(s));

@@ -46,18 +46,27 @@ class TimerHeap {
   }
 
   /// Called when a timer in this heap is cancelled; compacts as asyncio does once more than
-  /// half of over kMinForCompaction scheduled timers are cancelled.
+  /// half of over kMinForCompaction scheduled timers are cancelled. When the earliest timer was
+  /// cancelled the owner is told, so it can re-arm its wake-up.
   void note_cancelled(HandleImpl* h) noexcept {
+    bool was_top = entries_.front().handle == h;
     // The last slot of the array is a leaf: a timer cancelled while it is still there (the
     // common "schedule a timeout, then cancel it" pattern) leaves in O(1).
     if (entries_.back().handle == h) {
       entries_.pop_back();
       h->in_heap = false;
       release(h);
-      return;
+    } else {
+      ++cancelled_;
+      if (entries_.size() > kMinForCompaction && cancelled_ * 2 > entries_.size()) compact();
     }
-    ++cancelled_;
-    if (entries_.size() > kMinForCompaction && cancelled_ * 2 > entries_.size()) compact();
+    if (was_top && on_top_cancelled_ != nullptr) on_top_cancelled_(owner_);
+  }
+
+  /// Registers `fn(owner)`, called when the earliest timer is cancelled.
+  void on_top_cancelled(void (*fn)(void*), void* owner) noexcept {
+    on_top_cancelled_ = fn;
+    owner_ = owner;
   }
 
   /// Drops cancelled timers from the top, so top() is the first live one (if any).
@@ -87,6 +96,8 @@ class TimerHeap {
   std::vector<Entry> entries_;
   std::size_t cancelled_ = 0;
   std::uint64_t next_seq_ = 0;
+  void (*on_top_cancelled_)(void*) = nullptr;
+  void* owner_ = nullptr;
 };
 
 }  // namespace asyncuv::detail
