@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -88,6 +89,7 @@ EventLoop::~EventLoop() {
       }
     }
   }
+  std::lock_guard lock(anchor_->mutex);
   anchor_->loop = nullptr;
 }
 
@@ -193,7 +195,9 @@ void EventLoop::rearm_timer() noexcept {
     }
     return;
   }
-  double when = timers_.top()->when;
+  // Any deadline <= 0 is in the past; clamping keeps armed_when_ >= 0 while armed, so a
+  // deadline of -1 is not mistaken for "not armed".
+  double when = std::max(timers_.top()->when, 0.0);
   if (when == armed_when_) return;
   armed_when_ = when;
   // libuv counts whole milliseconds of uv_now(), which lags the real clock. Arming for the

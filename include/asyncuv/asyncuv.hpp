@@ -9,3 +9,4 @@
 #include "asyncuv/handle.hpp"
 #include "asyncuv/log.hpp"
 #include "asyncuv/tasks.hpp"
+#include "asyncuv/threads.hpp"

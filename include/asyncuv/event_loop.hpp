@@ -39,9 +39,12 @@ namespace detail {
 class FutureCore;
 class TaskStateBase;
 void finish_run(EventLoop& loop) noexcept;
-/// Shared with the futures of a loop so they can tell whether it still exists.
+/// Shared with the futures of a loop so they can tell whether it still exists. `loop` is
+/// cleared (under `mutex`) when the loop is destroyed; other threads read it under `mutex`.
 struct LoopAnchor {
+  explicit LoopAnchor(EventLoop* l) : loop(l) {}
   EventLoop* loop;
+  std::mutex mutex;
 };
 }  // namespace detail
 
