@@ -137,18 +137,20 @@ void EventLoop::after_batch() {
 }
 
 void EventLoop::run_handle(detail::HandleImpl* h) {
+  // As asyncio, whether to time the callback is decided before it runs (it may toggle debug).
+  const bool debug = debug_;
   h->running = true;
-  double started = debug_ ? time() : 0.0;
+  double started = debug ? time() : 0.0;
   try {
     h->ops->invoke(h);
+    h->running = false;
   } catch (...) {
     h->running = false;
-    detail::drop_callback(h);
+    // Report first: the message describes the callback with its arguments, as asyncio does.
     report_callback_error(h, std::current_exception());
-    return;
   }
-  h->running = false;
-  if (debug_) [[unlikely]] {
+  // A slow callback is logged whether or not it threw (asyncio times handle._run()).
+  if (debug && !fatal_) [[unlikely]] {
     double took = time() - started;
     if (took >= slow_callback_duration_) {
       detail::retain(h);

@@ -281,6 +281,9 @@ class EventLoop {
   }
 
   Handle push_ready(detail::HandleImpl* h) {
+    // What other threads posted before this call goes first, as in asyncio's one deque.
+    if (has_incoming_.load(std::memory_order_acquire)) [[unlikely]]
+      drain_incoming();
     ready_.push(h);
     if (!idle_active_) [[unlikely]]
       start_idle();

@@ -14,6 +14,7 @@
 
 #include "asyncuv/detail/describe.hpp"
 #include "asyncuv/detail/handle_pool.hpp"
+#include "asyncuv/exceptions.hpp"
 
 namespace asyncuv::detail {
 
@@ -144,9 +145,28 @@ std::string CallbackHandle<Fn>::describe(const HandleImpl* h) {
   return text;
 }
 
+template <class Fn>
+struct IsStdFunction : std::false_type {};
+template <class R, class... As>
+struct IsStdFunction<std::function<R(As...)>> : std::true_type {};
+
+/// A null function or member pointer, or an empty std::function, cannot be scheduled
+/// (asyncio: "a callable object was expected"); calling it would crash the loop.
+template <class Fn>
+void check_callable(const Fn& f) {
+  bool null = false;
+  if constexpr (std::is_pointer_v<Fn> || std::is_member_pointer_v<Fn>) {
+    null = f == nullptr;
+  } else if constexpr (IsStdFunction<Fn>::value) {
+    null = !f;
+  }
+  if (null) throw TypeError("a callable object was expected, got nullptr");
+}
+
 /// Allocates the handle for `f(args...)`. Zero arguments store the callable as is.
 template <class F, class... Args>
 HandleImpl* make_handle(std::source_location where, F&& f, Args&&... args) {
+  check_callable<std::decay_t<F>>(f);
   if constexpr (sizeof...(Args) == 0) {
     using H = CallbackHandle<std::decay_t<F>>;
     void* block = allocate_block<H>();
