@@ -98,7 +98,7 @@ class FloorLoop {
  private:
   static void on_idle(uv_idle_t* h) {
     auto* self = static_cast<FloorLoop*>(h->data);
-    for (std::size_t todo = self->queue_.size(); todo != 0; --todo) {
+    for (std::size_t ready_now = self->queue_.size(); ready_now != 0; --ready_now) {
       std::function<void()> f = std::move(self->queue_.front());
       self->queue_.pop_front();
       f();

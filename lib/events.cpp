@@ -4,14 +4,12 @@
 #include <sstream>
 #include <thread>
 
+#include "internal.hpp"
+
 namespace asyncuv {
 
 namespace {
-#if defined(__GNUC__) && !defined(_WIN32)
-thread_local EventLoop* t_running __attribute__((tls_model("initial-exec"))) = nullptr;
-#else
-thread_local EventLoop* t_running = nullptr;
-#endif
+thread_local EventLoop* t_running ASYNCUV_FAST_TLS = nullptr;
 thread_local std::shared_ptr<EventLoop> t_current;
 }  // namespace
 

@@ -5,20 +5,13 @@
 
 #include "asyncuv/event_loop.hpp"
 #include "asyncuv/log.hpp"
+#include "internal.hpp"
 
 namespace asyncuv {
 
 namespace {
 bool is_fatal_current() {
-  try {
-    throw;
-  } catch (const FatalError&) {
-    return true;
-  } catch (const std::bad_alloc&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
+  return detail::is_fatal(std::current_exception());
 }
 
 void log_with_current_exception(const char* message) {

@@ -18,11 +18,7 @@
 #endif
 #endif
 
-#if defined(__GNUC__) && !defined(_WIN32)
-#define ASYNCUV_FAST_TLS __attribute__((tls_model("initial-exec")))
-#else
-#define ASYNCUV_FAST_TLS
-#endif
+#include "internal.hpp"
 
 namespace asyncuv::detail {
 

@@ -13,6 +13,7 @@
 #include "asyncuv/event_loop.hpp"
 #include "asyncuv/events.hpp"
 #include "asyncuv/log.hpp"
+#include "internal.hpp"
 
 namespace asyncuv {
 
@@ -20,17 +21,6 @@ namespace {
 /// asyncio's clock_resolution (time.get_clock_info('monotonic').resolution).
 constexpr double kClockResolution = 1e-9;
 
-bool is_fatal(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const FatalError&) {
-    return true;
-  } catch (const std::bad_alloc&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
 }  // namespace
 
 void EventLoop::run_forever() {
@@ -165,7 +155,7 @@ void EventLoop::run_handle(detail::HandleImpl* h) {
 }
 
 void EventLoop::report_callback_error(detail::HandleImpl* h, std::exception_ptr e) {
-  if (is_fatal(e)) {
+  if (detail::is_fatal(e)) {
     fatal_ = e;
     return;
   }

@@ -7,17 +7,14 @@
 #include <atomic>
 
 #include "asyncuv/log.hpp"
+#include "internal.hpp"
 
 namespace asyncuv {
 
 namespace detail {
 
 namespace {
-#if defined(__GNUC__) && !defined(_WIN32)
-thread_local TaskStateBase* t_current_task __attribute__((tls_model("initial-exec"))) = nullptr;
-#else
-thread_local TaskStateBase* t_current_task = nullptr;
-#endif
+thread_local TaskStateBase* t_current_task ASYNCUV_FAST_TLS = nullptr;
 std::atomic<std::uint64_t> g_task_counter{0};
 }  // namespace
 

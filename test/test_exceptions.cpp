@@ -2,6 +2,8 @@
 // the exception types and the ExceptionContext dictionary.
 #include <catch2/catch.hpp>
 
+#include "log_capture.hpp"
+
 #include <asyncuv/event_loop.hpp>
 #include <asyncuv/exception_context.hpp>
 #include <asyncuv/exceptions.hpp>
@@ -27,39 +29,7 @@ using asyncuv::TimerHandle;
 
 namespace exc_test {
 
-/// Replaces the "asyncuv" logger with one recording into memory; restores the previous one.
-class LogCapture {
- public:
-  struct Record {
-    spdlog::level::level_enum level;
-    std::string text;
-  };
-
-  LogCapture() : previous_(spdlog::get("asyncuv")) {
-    spdlog::drop("asyncuv");
-    sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(128);
-    auto logger = std::make_shared<spdlog::logger>("asyncuv", sink_);
-    logger->set_level(spdlog::level::trace);
-    spdlog::register_logger(logger);
-  }
-  ~LogCapture() {
-    spdlog::drop("asyncuv");
-    if (previous_) spdlog::register_logger(previous_);
-  }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
-
-  std::vector<Record> records() const {
-    std::vector<Record> out;
-    for (const auto& m : sink_->last_raw())
-      out.push_back({m.level, std::string(m.payload.data(), m.payload.size())});
-    return out;
-  }
-
- private:
-  std::shared_ptr<spdlog::logger> previous_;
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
-};
+using test_support::LogCapture;
 
 struct Boom : std::runtime_error {
   Boom() : std::runtime_error("boom") {}

@@ -174,14 +174,14 @@ TEST_CASE("35: a task cancelled before its first step never runs its body", "[ta
 
 TEST_CASE("35: a coroutine that swallows CancelledError completes normally", "[task][cancel]") {
   EventLoop loop;
-  auto stubborn = []() -> Task<std::string> {
+  auto swallows_cancel = []() -> Task<std::string> {
     try {
       co_await asyncuv::sleep(10);
     } catch (const asyncuv::CancelledError&) {
     }
     co_return "survived";
   };
-  auto t = loop.create_task(stubborn());
+  auto t = loop.create_task(swallows_cancel());
   loop.call_soon([t] { t.cancel(); });
   CHECK(loop.run_until_complete(t) == "survived");
   CHECK_FALSE(t.cancelled());
