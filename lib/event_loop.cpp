@@ -121,6 +121,7 @@ void EventLoop::close() {
     detail::release(h);
   }
   incoming_.clear();
+  close_services();
   ready_.clear();
   timers_.clear();
   release_tasks();
@@ -145,6 +146,23 @@ void EventLoop::close() {
     }
     owned_ = nullptr;
   }
+}
+
+detail::LoopService& EventLoop::add_service(const std::type_info& type,
+                                            std::unique_ptr<detail::LoopService> service) {
+  services_.emplace_back(&type, std::move(service));
+  return *services_.back().second;
+}
+
+void EventLoop::close_services() noexcept {
+  for (auto it = services_.rbegin(); it != services_.rend(); ++it)
+    it->second->close();
+}
+
+void detail::LoopService::schedule(EventLoop& loop, HandleImpl* h) {
+  retain(h);  // the ready queue's reference
+  retain(h);  // adopted, and dropped, by the Handle that push_ready returns
+  (void)loop.push_ready(h);
 }
 
 void EventLoop::stop() noexcept {

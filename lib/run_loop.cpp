@@ -151,7 +151,7 @@ void EventLoop::run_handle(detail::HandleImpl* h) {
     }
   }
   // The callback ran: release what it captured now rather than when the last Handle goes.
-  detail::drop_callback(h);
+  if (!h->persistent || h->cancelled) detail::drop_callback(h);
 }
 
 void EventLoop::report_callback_error(detail::HandleImpl* h, std::exception_ptr e) {

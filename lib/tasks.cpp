@@ -236,6 +236,12 @@ void finish_run(EventLoop& loop) noexcept {
   } catch (const std::exception& e) {
     logger()->error("error while cancelling the remaining tasks: {}", e.what());
   }
+  try {
+    // As asyncio.run (3.12+): the default executor's threads are joined, for up to 300 s.
+    if (!loop.is_closed()) loop.run_until_complete(loop.shutdown_default_executor(300.0));
+  } catch (const std::exception& e) {
+    logger()->error("error while shutting down the default executor: {}", e.what());
+  }
   set_event_loop(nullptr);
   try {
     loop.close();

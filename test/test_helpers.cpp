@@ -43,6 +43,19 @@ Task<int> sleeper(double delay, int value, std::vector<std::string>* log, std::s
   co_return value;
 }
 
+/// Like sleeper, but finishes only once the test sets `gate`: it cannot complete early, however
+/// late the loop's iterations run.
+Task<int> gated(Future<void> gate, int value, std::vector<std::string>* log, std::string name) {
+  try {
+    co_await gate;
+  } catch (const CancelledError&) {
+    log->push_back(name + " cancelled");
+    throw;
+  }
+  log->push_back(name + " done");
+  co_return value;
+}
+
 /// Swallows a cancellation and returns `value` anyway.
 Task<int> stubborn(double delay, int value) {
   try {
@@ -160,7 +173,10 @@ TEST_CASE("gather: children already done finish the gather at once", "[helpers][
 }
 
 Task<void> gather_first_exception(std::vector<std::string>* log, Task<int>* slow_out) {
-  Task<int> slow = asyncuv::get_running_loop().create_task(sleeper(0.05, 7, log, "slow"));
+  EventLoop& loop = asyncuv::get_running_loop();
+  // The slow child waits for a gate opened only after the check below (not for a timer).
+  auto gate = loop.create_future<void>();
+  Task<int> slow = loop.create_task(gated(gate, 7, log, "slow"));
   *slow_out = slow;
   try {
     co_await asyncuv::gather(fail_after(0.001, "bad"), slow);
@@ -169,6 +185,7 @@ Task<void> gather_first_exception(std::vector<std::string>* log, Task<int>* slow
     CHECK(std::string(e.what()) == "bad");
   }
   CHECK_FALSE(slow.done());  // the other child keeps running
+  gate.set_result();
   int seven = co_await slow;
   CHECK(seven == 7);
 }
@@ -219,9 +236,11 @@ TEST_CASE("gather(return_exceptions) over a vector", "[helpers][gather]") {
   loop.run_until_complete(gather_vector_collects());
 }
 
-Task<std::string> gather_with_cancelled_child(EventLoop* loop, Task<int>* other_out) {
+Task<std::string> gather_with_cancelled_child(EventLoop* loop, Future<void> gate,
+                                              std::vector<std::string>* log, Task<int>* other_out) {
   Task<int> victim = loop->create_task(value_after(10, 1));
-  Task<int> other = loop->create_task(value_after(0.05, 2));
+  // The sibling waits for a gate the test opens afterwards, so it is still running then.
+  Task<int> other = loop->create_task(gated(gate, 2, log, "other"));
   *other_out = other;
   loop->call_later(0.01, [victim] { victim.cancel("child stop"); });
   try {
@@ -237,9 +256,13 @@ Task<std::string> gather_with_cancelled_child(EventLoop* loop, Task<int>* other_
 TEST_CASE("gather: a cancelled child makes the gather raise CancelledError", "[helpers][gather]") {
   EventLoop loop;
   Task<int> other;
-  CHECK(loop.run_until_complete(gather_with_cancelled_child(&loop, &other)) ==
+  auto gate = loop.create_future<void>();
+  std::vector<std::string> log;
+  CHECK(loop.run_until_complete(gather_with_cancelled_child(&loop, gate, &log, &other)) ==
         "CancelledError: child stop");
+  gate.set_result();
   CHECK(loop.run_until_complete(other) == 2);  // the sibling was not cancelled
+  CHECK(log == std::vector<std::string>{"other done"});
 }
 
 Task<void> await_gather_of(std::vector<std::string>* log) {
@@ -251,7 +274,12 @@ TEST_CASE("gather: cancelling the task awaiting a gather cancels the children",
   EventLoop loop;
   std::vector<std::string> log;
   Task<void> t = loop.create_task(await_gather_of(&log));
-  loop.call_later(0.01, [t] { CHECK(t.cancel("outside")); });
+  // Cancel only once the children are asleep (a child cancelled before its first step never
+  // runs, and logs nothing): t's first step creates them, they start in the next iteration,
+  // which is also the one in which this sleep(0) ends.
+  loop.run_until_complete(asyncuv::sleep(0));
+  CHECK(log.empty());
+  CHECK(t.cancel("outside"));
   REQUIRE_THROWS_AS(loop.run_until_complete(t), CancelledError);
   CHECK(t.cancelled());
   CHECK(log == std::vector<std::string>{"a cancelled", "b cancelled"});
@@ -373,18 +401,19 @@ TEST_CASE(
   CHECK_FALSE(inner.cancelled());
 }
 
-/// A CPU-bound step: returns only once the loop clock passed `until` (no await in between).
-Task<int> busy_until(double until, int value) {
+/// A CPU-bound step: returns only once `duration` seconds passed since it started (no await in
+/// between).
+Task<int> busy_for(double duration, int value) {
   EventLoop& loop = asyncuv::get_running_loop();
+  double until = loop.time() + duration;
   while (loop.time() < until) {
   }
   co_return value;
 }
 
-Task<int> wait_for_busy(double busy_for, double timeout) {
-  EventLoop& loop = asyncuv::get_running_loop();
-  auto inner = loop.create_task(busy_until(loop.time() + busy_for, 8));
-  co_return co_await asyncuv::wait_for(inner, timeout);
+/// wait_for(*inner, timeout): *inner is read when this task first runs.
+Task<int> wait_for_task_at(const Task<int>* inner, double timeout) {
+  co_return co_await asyncuv::wait_for(*inner, timeout);
 }
 
 TEST_CASE(
@@ -392,10 +421,16 @@ TEST_CASE(
     "TimeoutError (3.12 semantics)",
     "[helpers][wait_for]") {
   EventLoop loop;
-  // The inner task's only step runs past the deadline and completes: the waiter's wake-up is
-  // queued before the expired timer runs, so the result wins over the timeout.
+  // Deterministic by construction: the waiter's first step arms the deadline and suspends;
+  // the inner task's only step runs right after it, in the same iteration, keeps going past
+  // the deadline and completes. The waiter's wake-up is queued then, before the next
+  // iteration moves the expired timer to the ready queue, so the result wins over the
+  // timeout however late the iterations run.
   double start = loop.time();
-  CHECK(loop.run_until_complete(wait_for_busy(0.25, 0.2)) == 8);
+  Task<int> inner;
+  auto waiter = loop.create_task(wait_for_task_at(&inner, 0.2));
+  inner = loop.create_task(busy_for(0.25, 8));
+  CHECK(loop.run_until_complete(waiter) == 8);
   CHECK(loop.time() - start >= 0.25);
 }
 
@@ -472,8 +507,9 @@ TEST_CASE("wait_for: an exception raised during the cancellation propagates",
   REQUIRE_THROWS_WITH(loop.run_until_complete(wait_for_reraises(&loop)), "while cancelling");
 }
 
-Task<bool> wait_for_then_sleep(bool* reached_end) {
+Task<bool> wait_for_then_sleep(Future<void> past_wait_for, bool* reached_end) {
   co_await asyncuv::wait_for(value_after(0, 1), 100);
+  past_wait_for.set_result();
   co_await asyncuv::sleep(10);
   *reached_end = true;
   co_return true;
@@ -483,8 +519,11 @@ TEST_CASE("wait_for: a cancelled caller stays cancelled (test_wait_for_issue8629
           "[helpers][wait_for]") {
   EventLoop loop;
   bool reached_end = false;
-  auto t = loop.create_task(wait_for_then_sleep(&reached_end));
-  loop.call_later(0.01, [t] { t.cancel(); });
+  auto past_wait_for = loop.create_future<void>();
+  auto t = loop.create_task(wait_for_then_sleep(past_wait_for, &reached_end));
+  // wait_for has returned and t sleeps when the loop stops: cancel it there.
+  loop.run_until_complete(past_wait_for);
+  CHECK(t.cancel());
   REQUIRE_THROWS_AS(loop.run_until_complete(t), CancelledError);
   CHECK_FALSE(reached_end);
 }
@@ -588,15 +627,18 @@ Task<int> await_shielded(Task<int> inner) {
 TEST_CASE("shield: cancelling the awaiting task leaves the inner task running",
           "[helpers][shield]") {
   EventLoop loop;
-  std::vector<std::string> log;
-  auto inner = loop.create_task(sleeper(0.05, 11, &log, "inner"));
+  // The inner task waits for a gate the test opens only after the outer task is cancelled, so
+  // the outcome does not depend on timing.
+  auto gate = loop.create_future<int>();
+  auto wait_for_gate = [](asyncuv::Future<int> g) -> Task<int> { co_return co_await g; };
+  auto inner = loop.create_task(wait_for_gate(gate));
   auto outer = loop.create_task(await_shielded(inner));
-  loop.call_later(0.01, [outer] { outer.cancel(); });
+  loop.call_soon([outer] { outer.cancel(); });
   REQUIRE_THROWS_AS(loop.run_until_complete(outer), CancelledError);
   CHECK(outer.cancelled());
   CHECK_FALSE(inner.done());
+  gate.set_result(11);
   CHECK(loop.run_until_complete(inner) == 11);
-  CHECK(log == std::vector<std::string>{"inner done"});
 }
 
 TEST_CASE("shield: results, exceptions and cancellation of the inner task pass through",

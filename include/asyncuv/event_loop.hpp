@@ -12,13 +12,16 @@
 #include <memory>
 #include <mutex>
 #include <source_location>
+#include <span>
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
 #include "asyncuv/detail/handle_impl.hpp"
+#include "asyncuv/detail/loop_service.hpp"
 #include "asyncuv/detail/ready_queue.hpp"
 #include "asyncuv/detail/timer_heap.hpp"
 #include "asyncuv/detail/uv_handle.hpp"
@@ -34,6 +37,12 @@ class Future;
 template <class T>
 class Task;
 class AnyTask;
+struct AddrInfo;  // <asyncuv/dns.hpp>
+struct NameInfo;
+class SockAddr;
+class SocketRef;  // <asyncuv/socket.hpp>
+class Socket;
+class Executor;
 
 namespace detail {
 class FutureCore;
@@ -251,6 +260,156 @@ class EventLoop {
   /// How many batches (asyncio _run_once iterations) this loop has dispatched.
   std::uint64_t iteration_count() const noexcept { return iterations_; }
 
+  // ---- watching file descriptors (asyncio selector_events) -------------------------------
+
+  /// Watches `fd` for reading (asyncio add_reader): f(args...) runs in every loop iteration in
+  /// which `fd` is readable (level-triggered: until the data is read or the reader removed),
+  /// also at end of file and when polling the fd fails. The arguments are stored by value. A
+  /// second add_reader on `fd` replaces the reader and cancels the old handle; the reader and
+  /// the writer of an fd are independent. libuv puts `fd` in non-blocking mode. Throws
+  /// RuntimeError("Event loop is closed"), RuntimeError for an fd used by a transport,
+  /// ValueError("Invalid file descriptor: N") for a negative fd, OSError (EBADF) for a closed
+  /// fd, PermissionError (EPERM) for a regular file. A callback's exception goes to the
+  /// exception handler; the reader stays registered.
+  template <class F, class... As>
+  requires std::invocable < std::decay_t<F>
+  &, std::decay_t<As>&... > void add_reader(int fd, F&& f, As&&... args) {
+    fd_watcher_check(fd);
+    fd_watcher_add(
+        fd, UV_READABLE,
+        detail::make_handle(std::source_location{}, std::forward<F>(f), std::forward<As>(args)...));
+  }
+  /// Stops watching `fd` for reading and cancels the reader's handle. True if a reader was
+  /// removed; false if there was none or the loop is closed. Safe inside the reader itself.
+  bool remove_reader(int fd);
+  /// Watches `fd` for writing (asyncio add_writer): f(args...) runs in every iteration in
+  /// which `fd` is writable, until remove_writer(fd). Otherwise exactly like add_reader.
+  template <class F, class... As>
+  requires std::invocable < std::decay_t<F>
+  &, std::decay_t<As>&... > void add_writer(int fd, F&& f, As&&... args) {
+    fd_watcher_check(fd);
+    fd_watcher_add(
+        fd, UV_WRITABLE,
+        detail::make_handle(std::source_location{}, std::forward<F>(f), std::forward<As>(args)...));
+  }
+  /// Stops watching `fd` for writing; true if a writer was removed (see remove_reader).
+  bool remove_writer(int fd);
+  /// add_reader / add_writer's checks before the handle is built (internal).
+  void fd_watcher_check(int fd);
+  /// Registers watcher handle `h` for `event` (UV_READABLE or UV_WRITABLE) (internal).
+  void fd_watcher_add(int fd, int event, detail::HandleImpl* h);
+
+  // ---- signals (asyncio unix_events) -----------------------------------------------------
+
+  /// Runs f(args...) as an ordinary loop callback each time signal `sig` arrives (asyncio
+  /// add_signal_handler); replaces this loop's earlier handler for `sig`. Throws
+  /// ValueError("invalid signal number N"), RuntimeError("sig N cannot be caught") for
+  /// SIGKILL/SIGSTOP, or RuntimeError("Event loop is closed"). Defined in
+  /// <asyncuv/signals.hpp>, which describes the semantics.
+  template <class F, class... As>
+  void add_signal_handler(int sig, F&& f, As&&... args);
+  /// Removes the handler for `sig` and restores the default disposition (SIG_DFL). Returns
+  /// false if the loop had no handler for it; ValueError for an invalid signal number.
+  bool remove_signal_handler(int sig);
+
+  // ---- executors -------------------------------------------------------------------------
+
+  /// Runs f(args...) on `executor` (nullptr: the default executor, a ThreadPoolExecutor created
+  /// on first use) and returns a Future of this loop for its result; an exception thrown by f
+  /// is the Future's. Arguments are stored by value. Cancelling the Future before the job
+  /// starts keeps it from running. Throws RuntimeError("Event loop is closed") on a closed
+  /// loop and, for the default executor, RuntimeError("Executor shutdown has been called")
+  /// after shutdown_default_executor(). Defined in <asyncuv/executors.hpp>.
+  template <class F, class... As>
+  auto run_in_executor(std::shared_ptr<Executor> executor, F&& f, As&&... args)
+      -> Future<std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, std::decay_t<As>&...>>>;
+  /// Makes `executor` the default executor (TypeError for nullptr). The previous one is not
+  /// shut down.
+  void set_default_executor(std::shared_ptr<Executor> executor);
+  /// Coroutine: refuses the default executor from now on and waits, on a helper thread while
+  /// the loop keeps running, until its jobs finish and its threads exit. After `timeout`
+  /// seconds it logs a warning and stops waiting. Calling it again is harmless.
+  Task<void> shutdown_default_executor(std::optional<Seconds> timeout = std::nullopt);
+
+  // ---- name resolution -------------------------------------------------------------------
+
+  /// Resolves `host` and `port` (asyncio getaddrinfo) on libuv's thread pool; the Future gets
+  /// the complete list of AddrInfo in getaddrinfo's order, or GaiError. `port` is a number or
+  /// a service name ("http"); "" means None. An empty `host` means None (NULL): the wildcard
+  /// address with AI_PASSIVE, else loopback; host and port both empty give
+  /// GaiError(EAI_NONAME). A numeric IPv4/IPv6 host with a numeric port is answered without a
+  /// thread (the Future is already done). Cancelling the Future cancels the request if no
+  /// worker has started it. Throws RuntimeError("Event loop is closed"), ValueError for an
+  /// embedded NUL or a host name libuv rejects. Needs <asyncuv/dns.hpp>.
+  Future<std::vector<AddrInfo>> getaddrinfo(std::string_view host, std::string_view port,
+                                            int family = 0, int type = 0, int proto = 0,
+                                            int flags = 0);
+  /// getaddrinfo with a numeric port; ValueError("port must be 0-65535.") outside that range.
+  Future<std::vector<AddrInfo>> getaddrinfo(std::string_view host, int port, int family = 0,
+                                            int type = 0, int proto = 0, int flags = 0);
+  /// The (host, service) names of `address` (asyncio getnameinfo; NI_* flags), or GaiError.
+  /// TypeError for an address that is not AF_INET/AF_INET6. Needs <asyncuv/dns.hpp>.
+  Future<NameInfo> getnameinfo(const SockAddr& address, int flags = 0);
+
+  // ---- low-level socket operations -------------------------------------------------------
+
+  /// asyncio's loop.sock_* operations on a non-blocking socket: a Socket (which must stay
+  /// open until the Future is done) or a raw fd. Each tries its call at once and watches the
+  /// fd only when it would block; cancelling the Future stops watching and leaves the socket
+  /// usable. Throws RuntimeError("Event loop is closed"), ValueError("the socket must be
+  /// non-blocking") in debug mode, and RuntimeError("File descriptor N is used by transport
+  /// ...") when it must wait on an fd a transport owns. OS errors finish the Future with the
+  /// OSError subclass (ConnectionResetError, BrokenPipeError, ...); sending never raises
+  /// SIGPIPE. Declared here, documented and awaitable with <asyncuv/sock_ops.hpp>.
+
+  /// Receives up to `nbytes` bytes; "" at end of stream.
+  Future<std::string> sock_recv(SocketRef sock, std::size_t nbytes);
+  /// Receives into `buf` (which must outlive the Future); the byte count.
+  Future<std::size_t> sock_recv_into(SocketRef sock, std::span<std::byte> buf);
+  /// Receives one datagram of up to `bufsize` bytes and its sender's address.
+  Future<std::pair<std::string, SockAddr>> sock_recvfrom(SocketRef sock, std::size_t bufsize);
+  /// Receives one datagram into `buf` (at most `nbytes` bytes; 0: buf.size()).
+  Future<std::pair<std::size_t, SockAddr>> sock_recvfrom_into(SocketRef sock,
+                                                              std::span<std::byte> buf,
+                                                              std::size_t nbytes = 0);
+  /// Sends all of `data`; what cannot be sent at once is copied and sent as the fd allows.
+  Future<void> sock_sendall(SocketRef sock, std::string_view data);
+  Future<void> sock_sendall(SocketRef sock, std::span<const std::byte> data);
+  /// Sends one datagram to `address`; the byte count.
+  Future<std::size_t> sock_sendto(SocketRef sock, std::string_view data, const SockAddr& address);
+  Future<std::size_t> sock_sendto(SocketRef sock, std::span<const std::byte> data,
+                                  const SockAddr& address);
+  /// Connects to `address`.
+  Future<void> sock_connect(SocketRef sock, const SockAddr& address);
+  /// Connects to `host`:`port`, resolved with getaddrinfo (the socket's family and type) unless
+  /// `host` is a numeric address of the socket's family.
+  Future<void> sock_connect(SocketRef sock, std::string_view host, std::uint16_t port);
+  /// Accepts a connection: the new (non-blocking) socket and the peer's address.
+  Future<std::pair<Socket, SockAddr>> sock_accept(SocketRef sock);
+  /// Sends `count` bytes (0: up to end of file) of the file `file_fd` from `offset` with
+  /// sendfile(2), else (fallback) by reading and sending; the byte count.
+  Future<std::size_t> sock_sendfile(SocketRef sock, int file_fd, std::int64_t offset = 0,
+                                    std::int64_t count = 0, bool fallback = true);
+
+  // ---- subsystems ------------------------------------------------------------------------
+
+  /// The loop's instance of subsystem S (a detail::LoopService constructed as S(*this) on first
+  /// use). For asyncuv's own subsystems and extensions; S is closed when the loop closes.
+  template <class S>
+  S& service() {
+    if (S* s = find_service<S>()) return *s;
+    check_closed();
+    return static_cast<S&>(add_service(typeid(S), std::make_unique<S>(*this)));
+  }
+  /// The loop's instance of S, or nullptr if it was never created.
+  template <class S>
+  S* find_service() const noexcept {
+    for (const auto& entry : services_) {
+      if (*entry.first == typeid(S)) return static_cast<S*>(entry.second.get());
+    }
+    return nullptr;
+  }
+
  protected:
   /// Throws RuntimeError("Event loop is closed") on a closed loop.
   void check_closed() const {
@@ -260,6 +419,7 @@ class EventLoop {
 
  private:
   friend class detail::TaskStateBase;
+  friend class detail::LoopService;
   friend std::vector<AnyTask> all_tasks(EventLoop& loop);
   friend void detail::finish_run(EventLoop& loop) noexcept;
 
@@ -271,6 +431,9 @@ class EventLoop {
   void release_tasks() noexcept;
 
   void init_handles();
+  detail::LoopService& add_service(const std::type_info& type,
+                                   std::unique_ptr<detail::LoopService> service);
+  void close_services() noexcept;
   [[noreturn]] static void throw_closed();
   void check_thread() const;
   void check_schedulable() const {
@@ -340,6 +503,7 @@ class EventLoop {
   ExceptionHandler handler_;
   TaskFactory task_factory_;
   detail::TaskStateBase* tasks_ = nullptr;  // pending tasks (intrusive list)
+  std::vector<std::pair<const std::type_info*, std::unique_ptr<detail::LoopService>>> services_;
 
   std::mutex incoming_mutex_;
   std::vector<detail::HandleImpl*> incoming_;  // from call_soon_threadsafe on other threads

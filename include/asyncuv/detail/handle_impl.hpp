@@ -38,7 +38,9 @@ struct HandleImpl {
   bool running = false;                // the callable is executing right now
   bool shared_across_threads = false;  // refs must be updated atomically
   bool is_timer = false;
-  bool in_heap = false;  // a timer currently scheduled in its loop's heap
+  bool in_heap = false;     // a timer currently scheduled in its loop's heap
+  bool persistent = false;  // runs again and again (fd watchers, signal handlers): the callable
+                            // is kept after each run, dropped on cancel
   std::source_location where;
   TimerHeap* heap = nullptr;  // timers only: the heap holding it (null once its loop closed)
   double when = 0;            // timers only: deadline in loop.time() seconds
