@@ -57,7 +57,7 @@ Task<int> gated(Future<void> gate, int value, std::vector<std::string>* log, std
 }
 
 /// Swallows a cancellation and returns `value` anyway.
-Task<int> stubborn(double delay, int value) {
+Task<int> swallows_cancel(double delay, int value) {
   try {
     co_await asyncuv::sleep(delay);
   } catch (const CancelledError&) {
@@ -309,7 +309,7 @@ TEST_CASE(
     "children are done",
     "[helpers][gather]") {
   EventLoop loop;
-  auto a = loop.create_task(stubborn(10, 5));  // swallows the cancellation
+  auto a = loop.create_task(swallows_cancel(10, 5));  // swallows the cancellation
   auto b = loop.create_task(value_after(10, 6));
   auto g = asyncuv::gather(asyncuv::return_exceptions, a, b);
   loop.call_later(0.01, [g] { CHECK(g.cancel()); });
@@ -376,7 +376,7 @@ TEST_CASE("wait_for: a coroutine is run inline and cancelled on timeout", "[help
 }
 
 Task<int> wait_for_suppressed() {
-  co_return co_await asyncuv::wait_for(stubborn(10, 42), 0.01);
+  co_return co_await asyncuv::wait_for(swallows_cancel(10, 42), 0.01);
 }
 
 TEST_CASE(
@@ -396,7 +396,7 @@ TEST_CASE(
     "(test_wait_for_cancel_suppressed)",
     "[helpers][wait_for]") {
   EventLoop loop;
-  auto inner = loop.create_task(stubborn(10, 9));
+  auto inner = loop.create_task(swallows_cancel(10, 9));
   CHECK(loop.run_until_complete(wait_for_task_int(inner, 0.01)) == 9);
   CHECK_FALSE(inner.cancelled());
 }

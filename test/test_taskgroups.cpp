@@ -228,26 +228,37 @@ TEST_CASE("TaskGroup: the parent cancelled while the body awaits", "[taskgroup]"
   CHECK(log == std::vector<std::string>{"body cancelled", "child cancelled"});
 }
 
-/// On cancellation, keeps running for `cleanup` seconds, then rethrows.
-Task<void> slow_to_cancel(double cleanup) {
+/// On cancellation, sets `cancelled` and keeps running until `gate` is set, then rethrows.
+Task<void> slow_to_cancel(asyncuv::Future<void> cancelled, asyncuv::Future<void> gate) {
   try {
     co_await asyncuv::sleep(100);
   } catch (const CancelledError&) {
   }
-  co_await asyncuv::sleep(cleanup);
+  cancelled.set_result();
+  co_await gate;
   throw CancelledError();
 }
 
 Task<std::string> error_and_outer_cancel(EventLoop* loop) {
   asyncuv::AnyTask self = asyncuv::current_task();
   std::string caught;
+  auto child_cancelled = loop->create_future<void>();
+  auto gate = loop->create_future<void>();
+  // The group cancels the slow child and this task (the body) in one callback; the body's
+  // CancelledError reaches exit() in the iteration in which the child sets `child_cancelled`.
+  // This callback runs one iteration later, while exit() waits for the child, and only then
+  // lets the child finish: the order does not depend on timing.
+  child_cancelled.add_done_callback([self, gate](asyncuv::Future<void>) {
+    self.cancel("outer");
+    gate.set_result();
+  });
   try {
     // A named lambda: GCC 12 destroys a closure temporary written inside a co_await
     // expression twice (`self` is not trivially destructible).
-    auto body = [loop, self](TaskGroup& tg) -> Task<void> {
+    auto body = [child_cancelled, gate](TaskGroup& tg) -> Task<void> {
       tg.create_task(fail_now("child error"));
-      tg.create_task(slow_to_cancel(0.2));  // the group is still waiting for it when...
-      loop->call_later(0.01, [self] { self.cancel("outer"); });  // ...this arrives
+      // The group is still waiting for it when the outer cancellation arrives.
+      tg.create_task(slow_to_cancel(child_cancelled, gate));
       co_await asyncuv::sleep(10);
     };
     co_await asyncuv::task_group(body);
@@ -276,7 +287,9 @@ Task<void> cancelled_child_is_not_an_error(std::vector<std::string>* log) {
   co_await asyncuv::task_group([log](TaskGroup& tg) -> Task<void> {
     auto victim = tg.create_task(sleeper(10, log, "victim"));
     tg.create_task(sleeper(0.02, log, "survivor"));
-    co_await asyncuv::sleep(0.001);
+    // One iteration, not a timer: the victim, asleep by then, is cancelled in the iteration in
+    // which the survivor arms its timer, so it logs before that timer can fire.
+    co_await asyncuv::sleep(0);
     victim.cancel();
   });
 }

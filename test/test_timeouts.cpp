@@ -235,13 +235,18 @@ TEST_CASE(
 
 Task<std::vector<std::string>> nested_inner_first() {
   std::vector<std::string> log;
-  std::string outer = co_await raised<TimeoutError>(asyncuv::timeout(0.3, [&log]() -> Task<void> {
+  // The outer deadline stays far away until the inner timeout has expired and been handled;
+  // only then is it moved close. (With a fixed short outer deadline, a loop running late could
+  // see both deadlines pass in one iteration.)
+  auto body = [&log](Timeout& outer_cm) -> Task<void> {
     std::string inner =
         co_await raised<TimeoutError>(asyncuv::timeout(0.01, []() { return asyncuv::sleep(10); }));
     log.push_back("inner: " + inner);
+    outer_cm.reschedule(asyncuv::get_running_loop().time() + 0.01);
     co_await asyncuv::sleep(10);  // interrupted by the outer timeout
     log.push_back("not reached");
-  }));
+  };
+  std::string outer = co_await raised<TimeoutError>(asyncuv::timeout(10, body));
   log.push_back("outer: " + outer);
   co_return log;
 }

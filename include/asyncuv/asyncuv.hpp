@@ -16,6 +16,7 @@
 #include "asyncuv/signals.hpp"
 #include "asyncuv/sock_ops.hpp"
 #include "asyncuv/sockaddr.hpp"
+#include "asyncuv/stream_connections.hpp"
 #include "asyncuv/taskgroups.hpp"
 #include "asyncuv/tasks.hpp"
 #include "asyncuv/threads.hpp"

@@ -42,6 +42,7 @@ struct NameInfo;
 class SockAddr;
 class SocketRef;  // <asyncuv/socket.hpp>
 class Socket;
+class Transport;  // <asyncuv/transports.hpp>
 class Executor;
 
 namespace detail {
@@ -390,6 +391,29 @@ class EventLoop {
   /// sendfile(2), else (fallback) by reading and sending; the byte count.
   Future<std::size_t> sock_sendfile(SocketRef sock, int file_fd, std::int64_t offset = 0,
                                     std::int64_t count = 0, bool fallback = true);
+
+  // ---- stream connections and servers (asyncio base_events / selector_events) ---------
+
+  /// Coroutine: wraps connected stream socket `sock` (accepted outside asyncuv, or connected by
+  /// hand) in a transport with the protocol `protocol_factory()` returns (a
+  /// std::shared_ptr<P>, P a Protocol or BufferedProtocol), and returns both once the
+  /// protocol's connection_made() ran (asyncio connect_accepted_socket). ValueError("A Stream
+  /// Socket was expected, got ...") for a socket that is not SOCK_STREAM. Defined in
+  /// <asyncuv/stream_connections.hpp>.
+  template <class F>
+  auto connect_accepted_socket(F protocol_factory, Socket sock)
+      -> Task<std::pair<std::shared_ptr<Transport>, std::remove_cvref_t<std::invoke_result_t<F&>>>>;
+
+  /// Coroutine: sends `count` bytes (default: up to end of file) of file `file_fd` from
+  /// `offset` through `transport`; returns how many were sent (asyncio loop.sendfile). A
+  /// socket transport waits until its write buffer is flushed, pauses reading and uses
+  /// sendfile(2); otherwise, or when sendfile(2) cannot be used and `fallback` is true, the
+  /// file is read on the executor and written with flow control. RuntimeError("Transport is
+  /// closing"), SendfileNotAvailableError (fallback false). See <asyncuv/stream_connections.hpp>.
+  Task<std::size_t> sendfile(std::shared_ptr<Transport> transport, int file_fd,
+                             std::uint64_t offset = 0,
+                             std::optional<std::uint64_t> count = std::nullopt,
+                             bool fallback = true);
 
   // ---- subsystems ------------------------------------------------------------------------
 

@@ -53,6 +53,13 @@ class ExceptionContext {
     entries_.insert_or_assign(std::move(key), Entry{std::any(std::move(value)), std::move(repr)});
     return *this;
   }
+  /// Stores `value` under `key` printed as `repr` (for objects with their own text, such as
+  /// transports: set("transport", std::shared_ptr<Transport>(t), t->repr())).
+  template <class T>
+  ExceptionContext& set(std::string key, T value, std::string repr) {
+    entries_.insert_or_assign(std::move(key), Entry{std::any(std::move(value)), std::move(repr)});
+    return *this;
+  }
 
   /// The value under `key` if it holds a T, else nullptr.
   template <class T>
