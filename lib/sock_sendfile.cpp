@@ -25,6 +25,7 @@
 #include "asyncuv/exceptions.hpp"
 #include "asyncuv/executors.hpp"
 #include "asyncuv/sock_ops.hpp"
+#include "sendfile_position.hpp"
 
 namespace asyncuv {
 
@@ -104,14 +105,7 @@ class SendfileFallback : public std::enable_shared_from_this<SendfileFallback> {
     // Files are read at explicit offsets (pread), so that a read still running on the
     // executor after a cancellation cannot move the position set here. Non-seekable files
     // (pipes, character devices) are read as they come.
-    if (::lseek(file_fd_, 0, SEEK_CUR) >= 0) {
-      seekable_ = true;
-      if (::lseek(file_fd_, static_cast<off_t>(offset_), SEEK_SET) < 0) throw_os_error(errno);
-    } else if (errno != ESPIPE) {
-      throw_os_error(errno);
-    } else if (offset_ != 0) {
-      throw_os_error(ESPIPE, "cannot start at an offset in a non-seekable file");
-    }
+    seekable_ = detail::position_for_fallback(file_fd_, static_cast<std::uint64_t>(offset_));
     std::size_t block = count_ != 0 ? std::min(count_, kFallbackBlock) : kFallbackBlock;
     buf_ = std::make_shared<std::vector<std::byte>>(block);
     read_next();

@@ -23,6 +23,7 @@
 #include "asyncuv/futures.hpp"
 #include "asyncuv/sock_ops.hpp"
 #include "asyncuv/tasks.hpp"
+#include "sendfile_position.hpp"
 
 namespace asyncuv {
 
@@ -182,15 +183,7 @@ Task<std::size_t> sendfile_native(EventLoop& loop, std::shared_ptr<detail::Strea
 Task<std::size_t> sendfile_fallback(EventLoop& loop, std::shared_ptr<Transport> transport,
                                     int file_fd, std::uint64_t offset,
                                     std::optional<std::uint64_t> count) {
-  bool seekable = false;
-  if (::lseek(file_fd, 0, SEEK_CUR) >= 0) {
-    seekable = true;
-    if (::lseek(file_fd, static_cast<off_t>(offset), SEEK_SET) < 0) throw_os_error(errno);
-  } else if (errno != ESPIPE) {
-    throw_os_error(errno);
-  } else if (offset != 0) {
-    throw_os_error(ESPIPE, "cannot start at an offset in a non-seekable file");
-  }
+  const bool seekable = detail::position_for_fallback(file_fd, offset);
   // asyncio: a count of 0 means "up to end of file" here.
   const std::uint64_t limit = count ? *count : 0;
   const std::size_t block =

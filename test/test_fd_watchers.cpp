@@ -1,6 +1,8 @@
 // File-descriptor watchers (add_reader / add_writer): scenarios 38-39 of asyncio-semantics.md.
 #include <catch2/catch.hpp>
 
+#include "loop_support.hpp"
+
 #include <asyncuv/detail/fd_watchers.hpp>
 #include <asyncuv/event_loop.hpp>
 #include <asyncuv/exception_context.hpp>
@@ -56,17 +58,7 @@ struct Pipe {
   }
 };
 
-/// Runs `loop` until stop(), failing the test if that takes longer than `limit` seconds.
-void run_with_watchdog(EventLoop& loop, double limit = 20.0) {
-  bool fired = false;
-  TimerHandle watchdog = loop.call_later(limit, [&] {
-    fired = true;
-    loop.stop();
-  });
-  loop.run_forever();
-  watchdog.cancel();
-  CHECK_FALSE(fired);
-}
+using test_support::run_with_watchdog;
 
 /// Runs exactly one iteration (asyncio's pre-stopped run_forever).
 void run_once(EventLoop& loop) {

@@ -2,6 +2,8 @@
 // test process with raise() (delivered to this thread before it returns) or kill(getpid()).
 #include <catch2/catch.hpp>
 
+#include "loop_support.hpp"
+
 #include <asyncuv/event_loop.hpp>
 #include <asyncuv/futures.hpp>
 #include <asyncuv/signals.hpp>
@@ -24,18 +26,7 @@ namespace signals_test {
 
 using Names = std::vector<std::string>;
 
-/// Runs `loop` until stop(), failing the test if a watchdog timer has to stop it after `limit`
-/// seconds (so a lost signal cannot hang the suite).
-void run_with_watchdog(EventLoop& loop, double limit = 10.0) {
-  bool fired = false;
-  TimerHandle watchdog = loop.call_later(limit, [&] {
-    fired = true;
-    loop.stop();
-  });
-  loop.run_forever();
-  watchdog.cancel();
-  CHECK_FALSE(fired);
-}
+using test_support::run_with_watchdog;
 
 /// The handler currently installed for `sig` (SIG_DFL, SIG_IGN or a function).
 void (*disposition(int sig))(int) {

@@ -1,6 +1,8 @@
 // Timers: scenarios 16-24 of asyncio-semantics.md.
 #include <catch2/catch.hpp>
 
+#include "loop_support.hpp"
+
 #include <asyncuv/event_loop.hpp>
 
 #include <algorithm>
@@ -25,21 +27,7 @@ namespace timers_test {
 
 using Names = std::vector<std::string>;
 
-/// Runs `loop` until stop(), failing the test if that takes longer than `limit` seconds (a
-/// watchdog timer stops it then, so a bug cannot hang the suite).
-double run_with_watchdog(EventLoop& loop, double limit = 10.0) {
-  bool fired = false;
-  TimerHandle watchdog = loop.call_later(limit, [&] {
-    fired = true;
-    loop.stop();
-  });
-  double start = loop.time();
-  loop.run_forever();
-  double took = loop.time() - start;
-  watchdog.cancel();
-  CHECK_FALSE(fired);
-  return took;
-}
+using test_support::run_with_watchdog;
 
 }  // namespace timers_test
 
