@@ -42,8 +42,11 @@ int uv_code_to_errno(int uv_code) noexcept {
 }
 
 std::exception_ptr make_os_error(int errnum, const std::string& what) {
-  std::string text =
-      what.empty() ? std::string(std::strerror(errnum)) : what + ": " + std::strerror(errnum);
+  return make_os_error_with_message(errnum, what.empty() ? std::string(std::strerror(errnum))
+                                                         : what + ": " + std::strerror(errnum));
+}
+
+std::exception_ptr make_os_error_with_message(int errnum, const std::string& text) {
   switch (errnum) {
     case EAGAIN:
 #if EWOULDBLOCK != EAGAIN

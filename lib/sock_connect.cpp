@@ -60,7 +60,8 @@ struct ConnectStep {
       return true;
     }
     if (connect_in_progress(err)) return false;
-    fut.set_exception(make_os_error(err, "Connect call failed " + address_repr(address)));
+    fut.set_exception(
+        make_os_error_with_message(err, "Connect call failed " + address_repr(address)));
     return true;
   }
 };

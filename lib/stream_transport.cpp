@@ -29,7 +29,6 @@ namespace asyncuv::detail {
 namespace {
 
 /// Size of the per-transport read buffer a Protocol's data is read into.
-constexpr std::size_t kReadBufferSize = 64 * 1024;
 
 /// Python ignores SIGPIPE at startup; a program using asyncuv's transports gets the same, so
 /// that writing to a reset connection fails with EPIPE instead of killing the process. A
@@ -267,14 +266,15 @@ void StreamTransport::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
   auto* t = static_cast<StreamTransport*>(h->data);
   *buf = uv_buf_init(nullptr, 0);  // no buffer: libuv reports UV_ENOBUFS to on_read
   if (t->buffered_protocol_ == nullptr) {
-    if (!t->read_buf_) {
-      t->read_buf_.reset(new (std::nothrow) char[kReadBufferSize]);
-      if (!t->read_buf_) {
+    if (t->read_buf_ == nullptr) {
+      auto* open = t->loop_.find_service<StreamTransports>();
+      t->read_buf_ = open != nullptr ? open->read_buffer() : nullptr;
+      if (t->read_buf_ == nullptr) {
         t->alloc_error_ = std::make_exception_ptr(std::bad_alloc());
         return;
       }
     }
-    *buf = uv_buf_init(t->read_buf_.get(), kReadBufferSize);
+    *buf = uv_buf_init(t->read_buf_, StreamTransports::read_buffer_size);
     return;
   }
   // A BufferedProtocol: libuv reads straight into the buffer it hands out.
@@ -524,6 +524,11 @@ void StreamTransports::remove(StreamTransport* t) noexcept {
   if (head_ == t) head_ = t->next_open;
   t->prev_open = t->next_open = nullptr;
   --count_;
+}
+
+char* StreamTransports::read_buffer() noexcept {
+  if (!read_buffer_) read_buffer_.reset(new (std::nothrow) char[read_buffer_size]);
+  return read_buffer_.get();
 }
 
 void StreamTransports::close() noexcept {

@@ -4,6 +4,10 @@
 #include <catch2/catch.hpp>
 
 #include <asyncuv/event_loop.hpp>
+#include <asyncuv/tasks.hpp>
+
+#include <type_traits>
+#include <utility>
 
 namespace test_support {
 
@@ -21,6 +25,28 @@ inline double run_with_watchdog(asyncuv::EventLoop& loop, double limit = 20.0) {
   watchdog.cancel();
   CHECK_FALSE(fired);
   return took;
+}
+
+/// Runs `coro` as a task on `loop` (or, if it already is a scheduled task, waits for it) and
+/// returns its result or rethrows its exception. A watchdog cancels it, failing the test,
+/// after `limit` seconds.
+template <class T>
+T run_task(asyncuv::EventLoop& loop, asyncuv::Task<T> coro, double limit = 30.0) {
+  asyncuv::Task<T> task = coro.state()->started() ? coro : loop.create_task(std::move(coro));
+  bool fired = false;
+  asyncuv::TimerHandle watchdog = loop.call_later(limit, [&] {
+    fired = true;
+    task.cancel();
+  });
+  struct Disarm {
+    asyncuv::TimerHandle& timer;
+    bool& fired;
+    ~Disarm() {
+      timer.cancel();
+      CHECK_FALSE(fired);
+    }
+  } disarm{watchdog, fired};
+  return loop.run_until_complete(task);
 }
 
 }  // namespace test_support

@@ -7,6 +7,7 @@
 #include <asyncuv/event_loop.hpp>
 #include <asyncuv/futures.hpp>
 #include <asyncuv/signals.hpp>
+#include <asyncuv/tasks.hpp>
 
 #include <signal.h>
 #include <unistd.h>

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 
 #include "log_capture.hpp"
+#include "loop_support.hpp"
 
 using namespace stream_test;
 using asyncuv::BufferedProtocol;
@@ -13,28 +14,7 @@ using asyncuv::Task;
 
 namespace {
 
-/// Runs `coro` to completion on `loop` with a watchdog.
-template <class T>
-T run_task(EventLoop& loop, Task<T> coro, double limit = 30.0) {
-  auto task = loop.create_task(std::move(coro));
-  bool fired = false;
-  auto watchdog = loop.call_later(limit, [&] {
-    fired = true;
-    task.cancel();
-  });
-  struct Cancel {
-    asyncuv::TimerHandle& h;
-    ~Cancel() { h.cancel(); }
-  } cancel{watchdog};
-  if constexpr (std::is_void_v<T>) {
-    loop.run_until_complete(task);
-    REQUIRE_FALSE(fired);
-  } else {
-    T value = loop.run_until_complete(task);
-    REQUIRE_FALSE(fired);
-    return value;
-  }
-}
+using test_support::run_task;
 
 }  // namespace
 

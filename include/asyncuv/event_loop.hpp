@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cmath>
 #include <concepts>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <source_location>
 #include <span>
 #include <string>
@@ -20,11 +22,13 @@
 #include <utility>
 #include <vector>
 
+#include "asyncuv/connection_options.hpp"
 #include "asyncuv/detail/handle_impl.hpp"
 #include "asyncuv/detail/loop_service.hpp"
 #include "asyncuv/detail/ready_queue.hpp"
 #include "asyncuv/detail/timer_heap.hpp"
 #include "asyncuv/detail/uv_handle.hpp"
+#include "asyncuv/durations.hpp"
 #include "asyncuv/exception_context.hpp"
 #include "asyncuv/exceptions.hpp"
 #include "asyncuv/handle.hpp"
@@ -43,12 +47,16 @@ class SockAddr;
 class SocketRef;  // <asyncuv/socket.hpp>
 class Socket;
 class Transport;  // <asyncuv/transports.hpp>
+class Server;     // <asyncuv/server.hpp>
 class Executor;
 
 namespace detail {
 class FutureCore;
 class TaskStateBase;
 void finish_run(EventLoop& loop) noexcept;
+/// The protocol pointer type a protocol factory returns (std::shared_ptr<P>).
+template <class F>
+using ProtocolPtrOf = std::remove_cvref_t<std::invoke_result_t<F&>>;
 /// Shared with the futures of a loop so they can tell whether it still exists. `loop` is
 /// cleared (under `mutex`) when the loop is destroyed; other threads read it under `mutex`.
 struct LoopAnchor {
@@ -63,23 +71,6 @@ using ExceptionHandler = std::function<void(EventLoop&, const ExceptionContext&)
 
 /// A task factory: factory(loop, coro) returns the scheduled task (see set_task_factory).
 using TaskFactory = std::function<AnyTask(EventLoop&, AnyTask)>;
-
-/// A delay in seconds: a double (asyncio's float) or any std::chrono duration.
-struct Seconds {
-  double value;
-  Seconds(double seconds) : value(seconds) {}  // NOLINT: implicit on purpose
-  template <class Rep, class Period>
-  Seconds(std::chrono::duration<Rep, Period> d)  // NOLINT: implicit on purpose
-      : value(std::chrono::duration<double>(d).count()) {}
-};
-
-/// A point in loop time: a double in loop.time() seconds or a std::chrono::steady_clock
-/// time point.
-struct LoopTime {
-  double value;
-  LoopTime(double when) : value(when) {}                 // NOLINT: implicit on purpose
-  LoopTime(std::chrono::steady_clock::time_point when);  // NOLINT: implicit on purpose
-};
 
 /// The event loop. Either owns a fresh uv_loop_t (`EventLoop loop;`) or adopts one that the
 /// host program drives (`EventLoop loop(host_uv_loop);`): call_soon, timers and everything
@@ -414,6 +405,60 @@ class EventLoop {
                              std::uint64_t offset = 0,
                              std::optional<std::uint64_t> count = std::nullopt,
                              bool fallback = true);
+
+  /// Coroutine: opens a stream connection to `host`:`port` and returns the transport and
+  /// the protocol `protocol_factory()` made, once its connection_made() ran (asyncio
+  /// create_connection). The host is resolved with getaddrinfo; the addresses are tried in
+  /// order, or raced as RFC 8305 Happy Eyeballs with options.happy_eyeballs_delay. One failure
+  /// is rethrown as is; several give OSError("Multiple exceptions: ...") (or, with all_errors,
+  /// an ExceptionGroup). TCP_NODELAY is set. Argument errors throw ValueError as asyncio does.
+  /// Defined in <asyncuv/stream_connections.hpp>.
+  template <class F>
+  auto create_connection(F protocol_factory, std::string host, std::uint16_t port,
+                         ConnectionOptions options = {})
+      -> Task<std::pair<std::shared_ptr<Transport>, detail::ProtocolPtrOf<F>>>;
+  /// create_connection over options.sock, an already connected stream socket.
+  template <class F>
+  auto create_connection(F protocol_factory, ConnectionOptions options)
+      -> Task<std::pair<std::shared_ptr<Transport>, detail::ProtocolPtrOf<F>>>;
+
+  /// Coroutine: connects to the Unix stream socket at `path` ('\0' first: Linux's abstract
+  /// namespace) and returns the transport and protocol (asyncio create_unix_connection).
+  /// Defined in <asyncuv/stream_connections.hpp>.
+  template <class F>
+  auto create_unix_connection(F protocol_factory, std::string path,
+                              UnixConnectionOptions options = {})
+      -> Task<std::pair<std::shared_ptr<Transport>, detail::ProtocolPtrOf<F>>>;
+  /// create_unix_connection over options.sock, an already connected AF_UNIX stream socket.
+  template <class F>
+  auto create_unix_connection(F protocol_factory, UnixConnectionOptions options)
+      -> Task<std::pair<std::shared_ptr<Transport>, detail::ProtocolPtrOf<F>>>;
+
+  /// Coroutine: a TCP server listening on `host`:`port` (asyncio create_server). An empty
+  /// host listens on every interface: one socket per address family (IPv6 ones with
+  /// IPV6_V6ONLY). Port 0 picks a free port per socket (read it from server->sockets()). Each
+  /// accepted connection gets its own protocol from `protocol_factory`. Defined in
+  /// <asyncuv/server.hpp>.
+  template <class F>
+  Task<std::shared_ptr<Server>> create_server(F protocol_factory, std::string host,
+                                              std::uint16_t port, ServerOptions options = {});
+  /// create_server on several hosts (each resolved, every address bound).
+  template <class F>
+  Task<std::shared_ptr<Server>> create_server(F protocol_factory, std::vector<std::string> hosts,
+                                              std::uint16_t port, ServerOptions options = {});
+  /// create_server over options.sock, a bound stream socket.
+  template <class F>
+  Task<std::shared_ptr<Server>> create_server(F protocol_factory, ServerOptions options);
+
+  /// Coroutine: a server on the Unix stream socket `path` ('\0' first: abstract namespace)
+  /// (asyncio create_unix_server). A stale socket file at `path` is removed first. Defined in
+  /// <asyncuv/server.hpp>.
+  template <class F>
+  Task<std::shared_ptr<Server>> create_unix_server(F protocol_factory, std::string path,
+                                                   UnixServerOptions options = {});
+  /// create_unix_server over options.sock, a bound AF_UNIX stream socket.
+  template <class F>
+  Task<std::shared_ptr<Server>> create_unix_server(F protocol_factory, UnixServerOptions options);
 
   // ---- subsystems ------------------------------------------------------------------------
 

@@ -137,6 +137,10 @@ ASYNCUV_OSERROR_SUBCLASS(TimeoutError, OSError)
 /// Builds (without throwing) the exception throw_os_error would throw.
 std::exception_ptr make_os_error(int errnum, const std::string& what = {});
 
+/// The OSError subclass for `errnum` whose message is exactly `message` (no OS text appended):
+/// asyncio's own wording, such as "Connect call failed ('127.0.0.1', 8888)".
+std::exception_ptr make_os_error_with_message(int errnum, const std::string& message);
+
 /// Converts a libuv error code (negative) to a positive POSIX errno.
 int uv_code_to_errno(int uv_code) noexcept;
 

@@ -1,5 +1,17 @@
-// Stream connections (asyncio base_events / selector_events): the transport every TCP and
-// Unix stream connection uses, loop.connect_accepted_socket() and loop.sendfile().
+// Stream connections (asyncio base_events / selector_events / unix_events): the transport every
+// TCP and Unix stream connection uses, loop.connect_accepted_socket(), loop.sendfile(),
+// loop.create_connection() and loop.create_unix_connection().
+//
+// create_connection (CPython 3.13): the arguments are checked in asyncio's order (ValueError);
+// host:port (and local_addr) are resolved with loop.getaddrinfo; the addresses are tried one
+// after another, each on a new non-blocking socket (bound to a local address of the same
+// family when local_addr is given), or with happy_eyeballs_delay raced as RFC 8305 Happy
+// Eyeballs (the next attempt starts when the previous one failed or after the delay; the first
+// to connect wins, the others are cancelled and their sockets closed), the addresses
+// interleaved by family. When every attempt failed: one error is rethrown as is, several with
+// the same text give the first, otherwise OSError("Multiple exceptions: e1, e2"); all_errors
+// gives ExceptionGroup("create_connection failed", errors). Cancelling create_connection
+// closes every socket it opened. The pair is returned once connection_made() ran.
 //
 // Semantics (as CPython's selector event loop, _SelectorSocketTransport):
 //  - Order: connection_made(transport) (scheduled with call_soon) -> data_received()* ->
@@ -27,10 +39,14 @@
 
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
+#include "asyncuv/detail/connect.hpp"
 #include "asyncuv/detail/stream_transport.hpp"
 #include "asyncuv/event_loop.hpp"
 #include "asyncuv/futures.hpp"
@@ -72,6 +88,81 @@ auto EventLoop::connect_accepted_socket(F protocol_factory, Socket sock)
   detail::log_connection_handled(*this, transport);
   co_return std::pair<std::shared_ptr<Transport>, ProtocolPtr>(std::move(transport),
                                                                std::move(protocol));
+}
+
+namespace detail {
+
+/// Wraps connected stream socket `sock` in a transport with the protocol `protocol_factory()`
+/// makes and returns both once connection_made() ran (asyncio _create_connection_transport);
+/// if that fails, the transport is closed and the error rethrown.
+template <class F>
+Task<std::pair<std::shared_ptr<Transport>, ProtocolPtrOf<F>>> create_connection_transport(
+    EventLoop& loop, F protocol_factory, Socket sock) {
+  using ProtocolPtr = ProtocolPtrOf<F>;
+  using P = typename ProtocolPtr::element_type;
+  static_assert(std::is_same_v<ProtocolPtr, std::shared_ptr<P>>,
+                "the protocol factory must return a std::shared_ptr");
+  static_assert(std::is_base_of_v<Protocol, P> || std::is_base_of_v<BufferedProtocol, P>,
+                "the protocol must be a Protocol or a BufferedProtocol");
+  ProtocolPtr protocol = protocol_factory();
+  Future<void> waiter = loop.create_future<void>();
+  std::shared_ptr<Transport> transport =
+      make_socket_transport(loop, std::move(sock), protocol, {}, waiter);
+  try {
+    co_await waiter;
+  } catch (...) {
+    transport->close();
+    throw;
+  }
+  co_return std::pair<std::shared_ptr<Transport>, ProtocolPtr>(std::move(transport),
+                                                               std::move(protocol));
+}
+
+}  // namespace detail
+
+template <class F>
+auto EventLoop::create_connection(F protocol_factory, std::string host, std::uint16_t port,
+                                  ConnectionOptions options)
+    -> Task<std::pair<std::shared_ptr<Transport>, detail::ProtocolPtrOf<F>>> {
+  Task<Socket> connecting =
+      detail::open_connection_socket(*this, std::optional<std::string>(host),
+                                     std::optional<std::uint16_t>(port), std::move(options));
+  Socket sock = co_await std::move(connecting);
+  auto made = co_await detail::create_connection_transport(*this, std::move(protocol_factory),
+                                                           std::move(sock));
+  detail::log_connection_made(*this, host, port, made.first);
+  co_return std::move(made);
+}
+
+template <class F>
+auto EventLoop::create_connection(F protocol_factory, ConnectionOptions options)
+    -> Task<std::pair<std::shared_ptr<Transport>, detail::ProtocolPtrOf<F>>> {
+  Task<Socket> connecting =
+      detail::open_connection_socket(*this, std::nullopt, std::nullopt, std::move(options));
+  Socket sock = co_await std::move(connecting);
+  co_return co_await detail::create_connection_transport(*this, std::move(protocol_factory),
+                                                         std::move(sock));
+}
+
+template <class F>
+auto EventLoop::create_unix_connection(F protocol_factory, std::string path,
+                                       UnixConnectionOptions options)
+    -> Task<std::pair<std::shared_ptr<Transport>, detail::ProtocolPtrOf<F>>> {
+  Task<Socket> connecting = detail::open_unix_connection_socket(
+      *this, std::optional<std::string>(std::move(path)), std::move(options));
+  Socket sock = co_await std::move(connecting);
+  co_return co_await detail::create_connection_transport(*this, std::move(protocol_factory),
+                                                         std::move(sock));
+}
+
+template <class F>
+auto EventLoop::create_unix_connection(F protocol_factory, UnixConnectionOptions options)
+    -> Task<std::pair<std::shared_ptr<Transport>, detail::ProtocolPtrOf<F>>> {
+  Task<Socket> connecting =
+      detail::open_unix_connection_socket(*this, std::nullopt, std::move(options));
+  Socket sock = co_await std::move(connecting);
+  co_return co_await detail::create_connection_transport(*this, std::move(protocol_factory),
+                                                         std::move(sock));
 }
 
 }  // namespace asyncuv

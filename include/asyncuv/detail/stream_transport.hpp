@@ -7,7 +7,9 @@
 //
 // How it maps onto libuv:
 // - Reading: uv_read_start. A Protocol gets data_received() straight from one 64 KiB read
-//   buffer per transport (reused, no allocation per read); a BufferedProtocol's get_buffer()
+//   buffer shared by all the loop's transports (libuv reads one stream at a time and the
+//   protocol sees the data only during data_received(), so an idle connection costs no
+//   buffer and no read allocates); a BufferedProtocol's get_buffer()
 //   span is what libuv's alloc callback hands out, so data lands in the user's buffer, then
 //   buffer_updated(n). The protocol is called from libuv's read callback, on the loop's thread
 //   while the loop runs (as uvloop does), never before connection_made().
@@ -254,7 +256,7 @@ class StreamTransport final : public Transport,
   bool read_allowed_ = false;  // the start-reading callback after connection_made ran
   bool reading_ = false;       // uv_read_start in effect
   bool read_eof_ = false;      // the peer's EOF was received
-  std::unique_ptr<char[]> read_buf_;
+  char* read_buf_ = nullptr;   // the loop's shared read buffer (StreamTransports)
   std::shared_ptr<BufferedProtocol> reading_into_;  // gave the buffer of the current read
   std::exception_ptr alloc_error_;                  // thrown by get_buffer()
 
@@ -285,7 +287,14 @@ class StreamTransports final : public LoopService {
   /// How many transports are open.
   std::size_t size() const noexcept { return count_; }
 
+  /// The read buffer every Protocol transport of the loop reads into (allocated on first
+  /// use; null if that allocation failed).
+  char* read_buffer() noexcept;
+  /// Its size.
+  static constexpr std::size_t read_buffer_size = 64 * 1024;
+
  private:
+  std::unique_ptr<char[]> read_buffer_;
   StreamTransport* head_ = nullptr;
   std::size_t count_ = 0;
 };
