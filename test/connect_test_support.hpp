@@ -102,19 +102,7 @@ struct BlackHole {
   }
 };
 
-/// The exception `task` threw, after running it (null if it returned).
-template <class T>
-std::exception_ptr failure_of(EventLoop& loop, Task<T> coro) {
-  auto wrapper = [](Task<T> inner) -> Task<std::exception_ptr> {
-    try {
-      co_await std::move(inner);
-    } catch (...) {
-      co_return std::current_exception();
-    }
-    co_return nullptr;
-  };
-  return run_task(loop, wrapper(std::move(coro)));
-}
+using test_support::failure_of;
 
 /// Runs detail::connect_to_addresses(loop, plan) to completion and returns its socket.
 inline Socket run_connect(EventLoop& loop, asyncuv::detail::ConnectPlan plan) {

@@ -6,6 +6,7 @@
 #include <asyncuv/event_loop.hpp>
 #include <asyncuv/tasks.hpp>
 
+#include <exception>
 #include <type_traits>
 #include <utility>
 
@@ -47,6 +48,22 @@ T run_task(asyncuv::EventLoop& loop, asyncuv::Task<T> coro, double limit = 30.0)
     }
   } disarm{watchdog, fired};
   return loop.run_until_complete(task);
+}
+
+/// Runs `coro` (with run_task's watchdog) and returns the exception it ended with, or null
+/// if it returned.
+template <class T>
+std::exception_ptr failure_of(asyncuv::EventLoop& loop, asyncuv::Task<T> coro,
+                              double limit = 30.0) {
+  auto wrapper = [](asyncuv::Task<T> inner) -> asyncuv::Task<std::exception_ptr> {
+    try {
+      co_await std::move(inner);
+    } catch (...) {
+      co_return std::current_exception();
+    }
+    co_return nullptr;
+  };
+  return run_task(loop, wrapper(std::move(coro)), limit);
 }
 
 }  // namespace test_support

@@ -52,18 +52,10 @@ Task<std::exception_ptr> error_of(Task<T> t) {
   co_return nullptr;
 }
 
-/// Runs `coro` on `loop` and returns the exception it ended with (null if none).
+/// failure_of with a 60-second watchdog.
 template <class T>
 std::exception_ptr failure_of(EventLoop& loop, Task<T> coro) {
-  auto wrapper = [](Task<T> inner) -> Task<std::exception_ptr> {
-    try {
-      co_await std::move(inner);
-    } catch (...) {
-      co_return std::current_exception();
-    }
-    co_return nullptr;
-  };
-  return run(loop, wrapper(std::move(coro)));
+  return test_support::failure_of(loop, std::move(coro), 60.0);
 }
 
 /// Makes `sock` send RST on close (SO_LINGER with a zero timeout).

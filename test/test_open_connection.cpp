@@ -12,6 +12,7 @@
 
 #include "log_capture.hpp"
 #include "streams_test_support.hpp"
+#include "temp_dir.hpp"
 
 using namespace streams_test;
 using asyncuv::Server;
@@ -19,28 +20,9 @@ using asyncuv::ServerOptions;
 using stream_test::holds;
 using stream_test::pattern;
 
-namespace {
+using test_support::TempDir;
 
-/// A fresh directory under /tmp, removed (with its files) at the end of the test.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char name[] = "/tmp/asyncuv-streams-XXXXXX";
-    REQUIRE(::mkdtemp(name) != nullptr);
-    path = name;
-  }
-  ~TempDir() {
-    if (DIR* dir = ::opendir(path.c_str())) {
-      while (dirent* entry = ::readdir(dir)) {
-        if (entry->d_name[0] != '.') ::unlink((path + "/" + entry->d_name).c_str());
-      }
-      ::closedir(dir);
-    }
-    ::rmdir(path.c_str());
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
+namespace {
 
 /// The port a TCP server listens on.
 std::uint16_t port_of(const std::shared_ptr<Server>& server) {

@@ -1,6 +1,7 @@
 // loop.create_unix_connection(): connecting to Unix stream sockets (paths and Linux's abstract
 // namespace), the sock= form, argument errors and connect failures.
 #include "connect_test_support.hpp"
+#include "temp_dir.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,24 +14,11 @@ using asyncuv::UnixConnectionOptions;
 using stream_test::Recorder;
 using stream_test::run_until;
 
+using test_support::TempDir;
+
 namespace {
 
 using Made = std::pair<std::shared_ptr<Transport>, std::shared_ptr<Recorder>>;
-
-/// A temporary directory, removed (with the socket file in it) at the end.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char name[] = "/tmp/asyncuv-unix-XXXXXX";
-    REQUIRE(::mkdtemp(name) != nullptr);
-    path = name;
-  }
-  ~TempDir() {
-    ::unlink((path + "/sock").c_str());
-    ::rmdir(path.c_str());
-  }
-  std::string socket_path() const { return path + "/sock"; }
-};
 
 /// A listening Unix stream socket at `path`.
 Socket unix_listener(const std::string& path) {
@@ -78,8 +66,8 @@ void check_connection(EventLoop& loop, Socket& server, const std::string& path) 
 TEST_CASE("create_unix_connection connects to a socket path", "[connect][unix]") {
   EventLoop loop;
   TempDir dir;
-  Socket server = unix_listener(dir.socket_path());
-  check_connection(loop, server, dir.socket_path());
+  Socket server = unix_listener(dir.file("sock"));
+  check_connection(loop, server, dir.file("sock"));
 }
 
 TEST_CASE("create_unix_connection connects to an abstract socket", "[connect][unix]") {
@@ -159,7 +147,7 @@ TEST_CASE("create_unix_connection to a missing or dead socket fails as the OS sa
   EventLoop loop;
   TempDir dir;
   const int fds_before = count_fds();
-  auto error = failure_of(loop, loop.create_unix_connection(recorder_factory(), dir.socket_path()));
+  auto error = failure_of(loop, loop.create_unix_connection(recorder_factory(), dir.file("sock")));
   REQUIRE(stream_test::holds<asyncuv::FileNotFoundError>(error));
   CHECK(stream_test::what(error) == "[Errno 2] No such file or directory");
   CHECK(count_fds() == fds_before);
@@ -167,9 +155,9 @@ TEST_CASE("create_unix_connection to a missing or dead socket fails as the OS sa
   {
     // A socket file nobody listens on any more.
     Socket gone(AF_UNIX, SOCK_STREAM);
-    gone.bind(SockAddr::unix_path(dir.socket_path()));
+    gone.bind(SockAddr::unix_path(dir.file("sock")));
   }
-  error = failure_of(loop, loop.create_unix_connection(recorder_factory(), dir.socket_path()));
+  error = failure_of(loop, loop.create_unix_connection(recorder_factory(), dir.file("sock")));
   REQUIRE(stream_test::holds<asyncuv::ConnectionRefusedError>(error));
   CHECK(stream_test::what(error) == "[Errno 111] Connection refused");
   CHECK(count_fds() == fds_before);

@@ -1,6 +1,7 @@
 // loop.create_unix_server(): socket files (stale ones removed, cleanup_socket), abstract
 // names, the sock= form, argument errors and loop.close().
 #include "server_test_support.hpp"
+#include "temp_dir.hpp"
 
 #include <sys/un.h>
 
@@ -10,27 +11,9 @@ using namespace server_test;
 using asyncuv::UnixServerOptions;
 using Catch::Matchers::Message;
 
-namespace {
+using test_support::TempDir;
 
-/// A fresh directory under /tmp, removed (with what is left in it) at the end of the test.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char name[] = "/tmp/asyncuv-unix-server-XXXXXX";
-    REQUIRE(::mkdtemp(name) != nullptr);
-    path = name;
-  }
-  ~TempDir() {
-    if (DIR* dir = ::opendir(path.c_str())) {
-      while (dirent* entry = ::readdir(dir)) {
-        if (entry->d_name[0] != '.') ::unlink((path + "/" + entry->d_name).c_str());
-      }
-      ::closedir(dir);
-    }
-    ::rmdir(path.c_str());
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-};
+namespace {
 
 enum class Kind { missing, socket, other };
 
