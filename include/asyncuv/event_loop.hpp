@@ -49,6 +49,12 @@ class Socket;
 class Transport;  // <asyncuv/transports.hpp>
 class Server;     // <asyncuv/server.hpp>
 class Executor;
+// datagram endpoints (<asyncuv/datagram.hpp>)
+// end of datagram forward declarations
+// subprocesses and pipes (<asyncuv/subprocess.hpp>, <asyncuv/pipes.hpp>)
+// end of subprocess forward declarations
+// TLS (<asyncuv/ssl.hpp>)
+// end of TLS forward declarations
 
 namespace detail {
 class FutureCore;
@@ -459,6 +465,14 @@ class EventLoop {
   /// create_unix_server over options.sock, a bound AF_UNIX stream socket.
   template <class F>
   Task<std::shared_ptr<Server>> create_unix_server(F protocol_factory, UnixServerOptions options);
+
+  // ---- datagram endpoints (asyncio base_events / selector_events) ---------------------
+
+  // ---- subprocesses and pipes (asyncio base_events / unix_events) ----------------------
+
+  // ---- TLS (asyncio sslproto) ------------------------------------------------------------
+
+  // ---- asynchronous generators ---------------------------------------------------------
 
   // ---- subsystems ------------------------------------------------------------------------
 

@@ -10,6 +10,9 @@
 namespace asyncuv {
 
 class Transport;
+class DatagramTransport;
+class SubprocessTransport;
+class SockAddr;
 
 /// The callbacks every protocol has. Protocols are owned through std::shared_ptr: a transport
 /// holds its protocol until it has called connection_lost(), so a protocol may drop its own
@@ -63,6 +66,49 @@ class BufferedProtocol : public BaseProtocol {
 
   /// As Protocol::eof_received().
   virtual bool eof_received() { return false; }
+};
+
+/// A datagram (UDP, Unix datagram) protocol (asyncio.DatagramProtocol).
+class DatagramProtocol : public BaseProtocol {
+ public:
+  /// The endpoint is ready; `transport` is it. Called once, first.
+  virtual void connection_made(std::shared_ptr<DatagramTransport> transport) {
+    (void)transport;
+  }
+
+  /// A datagram (possibly empty) arrived from `addr`. `data` is only valid during the call.
+  virtual void datagram_received(std::string_view data, const SockAddr& addr) {
+    (void)data;
+    (void)addr;
+  }
+
+  /// A send or receive failed with `exc` (an OSError, e.g. ConnectionRefusedError after an
+  /// ICMP port-unreachable on a connected endpoint). The transport stays open.
+  virtual void error_received(std::exception_ptr exc) { (void)exc; }
+};
+
+/// The callbacks of a child process and its pipes (asyncio.SubprocessProtocol).
+class SubprocessProtocol : public BaseProtocol {
+ public:
+  /// The child is started; `transport` controls it. Called once, first.
+  virtual void connection_made(std::shared_ptr<SubprocessTransport> transport) {
+    (void)transport;
+  }
+
+  /// The child wrote `data` to its stdout (fd 1) or stderr (fd 2).
+  virtual void pipe_data_received(int fd, std::string_view data) {
+    (void)fd;
+    (void)data;
+  }
+
+  /// The pipe to the child's fd `fd` was closed; `exc` is null for a regular close.
+  virtual void pipe_connection_lost(int fd, std::exception_ptr exc) {
+    (void)fd;
+    (void)exc;
+  }
+
+  /// The child exited (its return code is the transport's get_returncode()).
+  virtual void process_exited() {}
 };
 
 }  // namespace asyncuv

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "asyncuv/sockaddr.hpp"
+
 namespace asyncuv {
 
 class BaseProtocol;
@@ -118,5 +120,48 @@ class WriteTransport : public virtual BaseTransport {
 
 /// A bidirectional stream (asyncio.Transport): what Protocol::connection_made receives.
 class Transport : public ReadTransport, public WriteTransport {};
+
+/// A datagram endpoint (asyncio.DatagramTransport), with asyncio's write flow control over the
+/// datagrams queued because the socket could not take them at once.
+class DatagramTransport : public virtual BaseTransport {
+ public:
+  /// Sends `data` (an empty datagram too) to `addr`, or to the connected peer when `addr` is
+  /// empty. ValueError for an address other than the peer of a connected endpoint. Never
+  /// blocks: what the socket cannot take now is copied and queued.
+  virtual void sendto(std::string_view data, const std::optional<SockAddr>& addr) = 0;
+  /// sendto() to the connected peer.
+  void sendto(std::string_view data) { sendto(data, std::nullopt); }
+  /// sendto() of bytes.
+  void sendto(std::span<const std::byte> data,
+              const std::optional<SockAddr>& addr = std::nullopt) {
+    sendto(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()), addr);
+  }
+
+  /// Closes at once, dropping queued datagrams; connection_lost(nullptr) follows.
+  virtual void abort() = 0;
+
+  /// As WriteTransport: the water marks, and the bytes queued but not yet sent.
+  virtual void set_write_buffer_limits(std::optional<std::size_t> high = std::nullopt,
+                                       std::optional<std::size_t> low = std::nullopt) = 0;
+  virtual std::pair<std::size_t, std::size_t> get_write_buffer_limits() const = 0;
+  virtual std::size_t get_write_buffer_size() const = 0;
+};
+
+/// A child process (asyncio.SubprocessTransport).
+class SubprocessTransport : public virtual BaseTransport {
+ public:
+  /// The child's process id.
+  virtual int get_pid() const = 0;
+  /// The child's return code once it has exited (negative: killed by that signal), else empty.
+  virtual std::optional<int> get_returncode() const = 0;
+  /// The transport of the pipe to the child's fd 0, 1 or 2, or null when it has none.
+  virtual std::shared_ptr<BaseTransport> get_pipe_transport(int fd) const = 0;
+  /// Sends signal `sig` to the child. ProcessLookupError once it has exited.
+  virtual void send_signal(int sig) = 0;
+  /// send_signal(SIGTERM).
+  virtual void terminate() = 0;
+  /// send_signal(SIGKILL).
+  virtual void kill() = 0;
+};
 
 }  // namespace asyncuv
