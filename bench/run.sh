@@ -11,7 +11,10 @@ build="build-bench"
 if [ ! -d "$build" ]; then
   meson setup "$build" --buildtype=release -Dbench=true -Dtests=false -Dsamples=false >/dev/null
 fi
-ninja -C "$build" bench/call_soon_bench bench/task_bench >/dev/null
+if ! log=$(ninja -C "$build" bench/call_soon_bench bench/task_bench 2>&1); then
+  echo "$log" >&2
+  exit 1
+fi
 bin=$build/bench/call_soon_bench
 python=${PYTHON:-/usr/bin/python3}
 

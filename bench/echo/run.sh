@@ -56,7 +56,10 @@ targets=(bench/echo/load_generator bench/echo/raw_libuv_server bench/echo/asio_s
 if ninja -C "$build" -t targets all 2>/dev/null | grep -q '^bench/echo/asyncuv_server:'; then
   targets+=(bench/echo/asyncuv_server)
 fi
-ninja -C "$build" "${targets[@]}" >/dev/null
+if ! log=$(ninja -C "$build" "${targets[@]}" 2>&1); then
+  echo "$log" >&2
+  exit 1
+fi
 bin=$build/bench/echo
 gen=$bin/load_generator
 
