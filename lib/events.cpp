@@ -1,16 +1,14 @@
-// Per-thread loop bookkeeping: the running loop and the current loop of each thread.
+// Per-thread loop bookkeeping: the running loop of each thread; the current loop and new loops
+// come from the event loop policy (<asyncuv/policies.hpp>).
 #include "asyncuv/events.hpp"
 
-#include <sstream>
-#include <thread>
-
+#include "asyncuv/policies.hpp"
 #include "internal.hpp"
 
 namespace asyncuv {
 
 namespace {
 thread_local EventLoop* t_running ASYNCUV_FAST_TLS = nullptr;
-thread_local std::shared_ptr<EventLoop> t_current;
 }  // namespace
 
 namespace detail {
@@ -23,7 +21,7 @@ RunningLoopScope::~RunningLoopScope() {
 }  // namespace detail
 
 std::shared_ptr<EventLoop> new_event_loop() {
-  return std::make_shared<EventLoop>();
+  return get_event_loop_policy()->new_event_loop();
 }
 
 EventLoop* running_loop() noexcept {
@@ -37,14 +35,11 @@ EventLoop& get_running_loop() {
 
 EventLoop& get_event_loop() {
   if (t_running != nullptr) return *t_running;
-  if (t_current) return *t_current;
-  std::ostringstream id;
-  id << std::this_thread::get_id();
-  throw RuntimeError("There is no current event loop in thread '" + id.str() + "'.");
+  return get_event_loop_policy()->get_event_loop();
 }
 
 void set_event_loop(std::shared_ptr<EventLoop> loop) {
-  t_current = std::move(loop);
+  get_event_loop_policy()->set_event_loop(std::move(loop));
 }
 
 }  // namespace asyncuv

@@ -237,6 +237,12 @@ void finish_run(EventLoop& loop) noexcept {
     logger()->error("error while cancelling the remaining tasks: {}", e.what());
   }
   try {
+    // As asyncio.run: the asynchronous generators still open are closed inside the loop.
+    if (!loop.is_closed()) loop.run_until_complete(loop.shutdown_asyncgens());
+  } catch (const std::exception& e) {
+    logger()->error("error while closing the asynchronous generators: {}", e.what());
+  }
+  try {
     // As asyncio.run (3.12+): the default executor's threads are joined, for up to 300 s.
     if (!loop.is_closed()) loop.run_until_complete(loop.shutdown_default_executor(300.0));
   } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
 // The umbrella header: everything asyncuv offers.
 #pragma once
 
+#include "asyncuv/async_generator.hpp"
 #include "asyncuv/dns.hpp"
 #include "asyncuv/event_loop.hpp"
 #include "asyncuv/events.hpp"
@@ -12,6 +13,7 @@
 #include "asyncuv/helpers.hpp"
 #include "asyncuv/locks.hpp"
 #include "asyncuv/log.hpp"
+#include "asyncuv/policies.hpp"
 #include "asyncuv/queues.hpp"
 #include "asyncuv/server.hpp"
 #include "asyncuv/signals.hpp"

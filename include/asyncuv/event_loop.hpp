@@ -474,6 +474,14 @@ class EventLoop {
 
   // ---- asynchronous generators ---------------------------------------------------------
 
+  /// Coroutine (asyncio shutdown_asyncgens): closes, concurrently, every asynchronous generator
+  /// first iterated on this loop and still open, with aclose(). An Exception escaping one of
+  /// them goes to the exception handler with message "an error occurred during closing of
+  /// asynchronous generator <repr>", the exception, and "asyncgen" (an AnyAsyncGenerator).
+  /// Afterwards the first iteration of a new generator on this loop logs a warning. asyncuv::run
+  /// calls it before closing its loop. See <asyncuv/async_generator.hpp>.
+  Task<void> shutdown_asyncgens();
+
   // ---- subsystems ------------------------------------------------------------------------
 
   /// The loop's instance of subsystem S (a detail::LoopService constructed as S(*this) on first

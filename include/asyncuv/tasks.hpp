@@ -412,8 +412,10 @@ T EventLoop::complete_and_return(const std::shared_ptr<State>& state, bool new_t
   }
 }
 
-/// asyncio.run(): runs `main` on a new event loop, then cancels the tasks left, closes the loop
-/// and returns main's result (or rethrows its exception). `debug` sets the loop's debug mode.
+/// asyncio.run(): runs `main` on a new event loop (from the event loop policy's
+/// new_event_loop()), then cancels the tasks left, closes the asynchronous generators still
+/// open (loop.shutdown_asyncgens()), shuts the default executor down, closes the loop and
+/// returns main's result (or rethrows its exception). `debug` sets the loop's debug mode.
 template <class T>
 T run(Task<T> main, std::optional<bool> debug = std::nullopt) {
   if (running_loop() != nullptr) {
