@@ -2,6 +2,7 @@
 #pragma once
 
 #include "asyncuv/async_generator.hpp"
+#include "asyncuv/datagram.hpp"
 #include "asyncuv/dns.hpp"
 #include "asyncuv/event_loop.hpp"
 #include "asyncuv/events.hpp"

@@ -50,6 +50,8 @@ class Transport;  // <asyncuv/transports.hpp>
 class Server;     // <asyncuv/server.hpp>
 class Executor;
 // datagram endpoints (<asyncuv/datagram.hpp>)
+class DatagramTransport;  // <asyncuv/transports.hpp>
+struct DatagramEndpointOptions;
 // end of datagram forward declarations
 // subprocesses and pipes (<asyncuv/subprocess.hpp>, <asyncuv/pipes.hpp>)
 // end of subprocess forward declarations
@@ -467,6 +469,23 @@ class EventLoop {
   Task<std::shared_ptr<Server>> create_unix_server(F protocol_factory, UnixServerOptions options);
 
   // ---- datagram endpoints (asyncio base_events / selector_events) ---------------------
+
+  /// Coroutine: opens a datagram endpoint (UDP, or an AF_UNIX datagram socket) and returns its
+  /// transport and the protocol `protocol_factory()` made (a std::shared_ptr<P>, P a
+  /// DatagramProtocol), once the protocol's connection_made() ran (asyncio
+  /// create_datagram_endpoint). options.local_addr is bound, options.remote_addr connected
+  /// (both resolved with getaddrinfo; the first (family, proto) pair that works is used), or
+  /// options.local_path / remote_path for family AF_UNIX; options.sock wraps an existing
+  /// datagram socket. Argument errors throw ValueError / TypeError as asyncio does. Defined in
+  /// <asyncuv/datagram.hpp>, which describes the semantics.
+  template <class F>
+  auto create_datagram_endpoint(F protocol_factory, DatagramEndpointOptions options)
+      -> Task<std::pair<std::shared_ptr<DatagramTransport>, detail::ProtocolPtrOf<F>>>;
+  /// create_datagram_endpoint with every option at its default (which asyncio refuses: it
+  /// needs an address, a family or a socket); for symmetry with asyncio's signature.
+  template <class F>
+  auto create_datagram_endpoint(F protocol_factory)
+      -> Task<std::pair<std::shared_ptr<DatagramTransport>, detail::ProtocolPtrOf<F>>>;
 
   // ---- subprocesses and pipes (asyncio base_events / unix_events) ----------------------
 
