@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "asyncuv/detail/connect.hpp"
+#include "asyncuv/detail/ssl_protocol.hpp"
 #include "asyncuv/detail/staggered_race.hpp"
 #include "asyncuv/detail/stream_transport.hpp"
 #include "asyncuv/exceptions.hpp"
@@ -165,6 +166,7 @@ void check_tls_arguments(const ConnectionOptions& options, bool has_host) {
   if (options.ssl_shutdown_timeout && !options.ssl) {
     throw ValueError("ssl_shutdown_timeout is only meaningful with ssl");
   }
+  if (options.ssl) check_tls_timeouts(options.ssl_handshake_timeout, options.ssl_shutdown_timeout);
 }
 
 }  // namespace

@@ -39,7 +39,12 @@ ServerCore::ServerCore(EventLoop& loop, std::vector<Socket> sockets, ServerSetup
       keep_alive_(setup.keep_alive),
       cleanup_path_(std::move(setup.cleanup_path)),
       cleanup_dev_(setup.cleanup_dev),
-      cleanup_ino_(setup.cleanup_ino) {}
+      cleanup_ino_(setup.cleanup_ino) {
+  tls_.context = std::move(setup.ssl);
+  tls_.server_side = true;
+  tls_.handshake_timeout = setup.ssl_handshake_timeout;
+  tls_.shutdown_timeout = setup.ssl_shutdown_timeout;
+}
 
 // Only reached once no watcher or timer refers to the core any more: the listening sockets
 // still open close with the vector.
@@ -97,6 +102,22 @@ void ServerCore::accept_ready(std::size_t index) {
   }
 }
 
+void ServerCore::accept_tls(Socket conn, const std::shared_ptr<BaseProtocol>& protocol) {
+  Future<void> waiter = loop_.create_future<void>();
+  (void)make_ssl_connection(loop_, std::move(conn), protocol, tls_, waiter, shared_from_this());
+  // asyncio's _accept_connection2: a failed handshake is the client's business; it reaches
+  // the exception handler in debug mode only.
+  waiter.add_done_callback([protocol](Future<void> done) {
+    if (done.cancelled()) return;
+    std::exception_ptr e = done.exception();
+    EventLoop& loop = done.get_loop();
+    if (!e || !loop.get_debug()) return;
+    ExceptionContext context("Error on transport creation for incoming connection", e);
+    context.set("protocol", protocol, protocol_repr(protocol.get()));
+    loop.call_exception_handler(context);
+  });
+}
+
 void ServerCore::connection_accepted(int fd) {
   std::optional<Socket> conn;
   std::shared_ptr<BaseProtocol> protocol;
@@ -118,7 +139,11 @@ void ServerCore::connection_accepted(int fd) {
     }
     if (keep_alive_) conn->setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1);
     protocol = factory_();
-    (void)make_socket_transport(loop_, std::move(*conn), protocol, shared_from_this(), {});
+    if (tls_.context) {
+      accept_tls(std::move(*conn), protocol);
+    } else {
+      (void)make_socket_transport(loop_, std::move(*conn), protocol, shared_from_this(), {});
+    }
   } catch (...) {
     std::exception_ptr e = std::current_exception();
     conn.reset();  // closes the accepted socket unless the transport took it

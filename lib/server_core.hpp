@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "asyncuv/detail/loop_service.hpp"
+#include "asyncuv/detail/ssl_protocol.hpp"
 #include "asyncuv/detail/stream_transport.hpp"
 #include "asyncuv/event_loop.hpp"
 #include "asyncuv/futures.hpp"
@@ -81,6 +82,9 @@ class ServerCore final : public ConnectionTracker, public std::enable_shared_fro
   void accept_ready(std::size_t index);
   /// Wraps accepted descriptor `fd` in a transport with a new protocol.
   void connection_accepted(int fd);
+  /// Makes accepted socket `conn` the server side of a TLS connection for `protocol`. A failed
+  /// handshake goes to the exception handler in debug mode only, as asyncio.
+  void accept_tls(Socket conn, const std::shared_ptr<BaseProtocol>& protocol);
   /// EMFILE & co.: stops watching socket `index`, retries in accept_retry_delay seconds and
   /// tells the exception handler.
   void pause_accepting(std::size_t index, int err);
@@ -99,6 +103,7 @@ class ServerCore final : public ConnectionTracker, public std::enable_shared_fro
   std::string cleanup_path_;
   unsigned long long cleanup_dev_;
   unsigned long long cleanup_ino_;
+  TlsSetup tls_;  // tls_.context set: accepted connections are TLS server sides
 
   bool serving_ = false;
   bool closed_ = false;  // asyncio: _sockets is None

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "asyncuv/detail/ssl_protocol.hpp"
 #include "asyncuv/detail/stream_transport.hpp"
 #include "asyncuv/dns.hpp"
 #include "asyncuv/event_loop.hpp"
@@ -118,6 +119,7 @@ void check_ssl_timeouts(bool has_ssl, const std::optional<Seconds>& handshake_ti
   if (shutdown_timeout && !has_ssl) {
     throw ValueError("ssl_shutdown_timeout is only meaningful with ssl");
   }
+  if (has_ssl) check_tls_timeouts(handshake_timeout, shutdown_timeout);
 }
 
 namespace {
@@ -256,6 +258,9 @@ Task<std::shared_ptr<Server>> open_tcp_server(EventLoop* loop, ProtocolFactory f
   setup.backlog = options.backlog;
   setup.keep_alive = options.keep_alive;
   setup.start_serving = options.start_serving;
+  setup.ssl = std::move(options.ssl);
+  setup.ssl_handshake_timeout = options.ssl_handshake_timeout;
+  setup.ssl_shutdown_timeout = options.ssl_shutdown_timeout;
   std::shared_ptr<Server> server = make_server(*loop, std::move(sockets), std::move(setup));
   if (options.start_serving) {
     co_await sleep(0);  // as asyncio: one iteration, so that the watchers are in place

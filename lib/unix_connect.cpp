@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "asyncuv/detail/connect.hpp"
+#include "asyncuv/detail/ssl_protocol.hpp"
 #include "asyncuv/detail/stream_transport.hpp"
 #include "asyncuv/exceptions.hpp"
 #include "asyncuv/futures.hpp"
@@ -19,6 +20,7 @@ Task<Socket> open_unix_connection_socket(EventLoop& loop, std::optional<std::str
     if (!options.server_hostname) {
       throw ValueError("you have to pass server_hostname when using ssl");
     }
+    check_tls_timeouts(options.ssl_handshake_timeout, options.ssl_shutdown_timeout);
   } else {
     if (options.server_hostname) throw ValueError("server_hostname is only meaningful with ssl");
     if (options.ssl_handshake_timeout) {

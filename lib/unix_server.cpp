@@ -100,6 +100,9 @@ Task<std::shared_ptr<Server>> open_unix_server(EventLoop* loop, ProtocolFactory 
   setup.protocol_factory = std::move(factory);
   setup.backlog = options.backlog;
   setup.start_serving = options.start_serving;
+  setup.ssl = std::move(options.ssl);
+  setup.ssl_handshake_timeout = options.ssl_handshake_timeout;
+  setup.ssl_shutdown_timeout = options.ssl_shutdown_timeout;
   if (options.cleanup_socket) remember_socket_file(*sock, setup);
   sock->setblocking(false);
 

@@ -20,6 +20,7 @@
 #include "asyncuv/signals.hpp"
 #include "asyncuv/sock_ops.hpp"
 #include "asyncuv/sockaddr.hpp"
+#include "asyncuv/ssl.hpp"
 #include "asyncuv/stream_connections.hpp"
 #include "asyncuv/streams.hpp"
 #include "asyncuv/taskgroups.hpp"

@@ -107,4 +107,25 @@ struct UnixServerOptions {
   bool cleanup_socket = true;
 };
 
+/// The keyword arguments of loop.start_tls().
+struct StartTlsOptions {
+  /// Upgrade as the TLS server (true) or client (false).
+  bool server_side = false;
+  /// Client side: the name sent as SNI and checked against the certificate; unset or "" for
+  /// neither.
+  std::optional<std::string> server_hostname{};
+  /// TLS handshake timeout (60 s by default).
+  std::optional<Seconds> ssl_handshake_timeout{};
+  /// TLS shutdown timeout (30 s by default).
+  std::optional<Seconds> ssl_shutdown_timeout{};
+};
+
+/// The keyword arguments of loop.connect_accepted_socket(): with `ssl`, the connection is the
+/// server side of a TLS session.
+struct AcceptedSocketOptions {
+  std::shared_ptr<ssl::Context> ssl{};
+  std::optional<Seconds> ssl_handshake_timeout{};
+  std::optional<Seconds> ssl_shutdown_timeout{};
+};
+
 }  // namespace asyncuv

@@ -56,6 +56,7 @@ struct DatagramEndpointOptions;
 // subprocesses and pipes (<asyncuv/subprocess.hpp>, <asyncuv/pipes.hpp>)
 // end of subprocess forward declarations
 // TLS (<asyncuv/ssl.hpp>)
+class BaseProtocol;  // <asyncuv/protocols.hpp>
 // end of TLS forward declarations
 
 namespace detail {
@@ -490,6 +491,30 @@ class EventLoop {
   // ---- subprocesses and pipes (asyncio base_events / unix_events) ----------------------
 
   // ---- TLS (asyncio sslproto) ------------------------------------------------------------
+
+  /// Coroutine: upgrades the live stream connection `transport` to TLS (asyncio start_tls):
+  /// reading is paused, the transport's protocol becomes a TLS layer over `protocol` (whose
+  /// connection_made() is not called again), and once the handshake succeeded the new TLS
+  /// transport is returned; `transport` must not be used any more. The TLS server side with
+  /// options.server_side. TypeError("sslcontext is expected to be an instance of
+  /// ssl.SSLContext, got None") without a context, TypeError("transport ... is not supported by
+  /// start_tls()") for a transport that is neither a socket nor a TLS transport, ValueError for
+  /// a timeout <= 0. If the handshake fails, `transport` is closed and its error rethrown
+  /// (ssl::SSLCertVerificationError, ConnectionAbortedError after ssl_handshake_timeout, ...).
+  /// Needs <asyncuv/ssl.hpp>.
+  Task<std::shared_ptr<Transport>> start_tls(std::shared_ptr<Transport> transport,
+                                             std::shared_ptr<BaseProtocol> protocol,
+                                             std::shared_ptr<ssl::Context> sslcontext,
+                                             StartTlsOptions options = {});
+
+  /// connect_accepted_socket() as the server side of a TLS session with options.ssl (asyncio's
+  /// ssl=, ssl_handshake_timeout=, ssl_shutdown_timeout=): returns once the handshake
+  /// succeeded and connection_made() ran. ValueError("ssl_handshake_timeout is only
+  /// meaningful with ssl") (and the same for the shutdown timeout) without a context. Defined
+  /// in <asyncuv/stream_connections.hpp>.
+  template <class F>
+  auto connect_accepted_socket(F protocol_factory, Socket sock, AcceptedSocketOptions options)
+      -> Task<std::pair<std::shared_ptr<Transport>, std::remove_cvref_t<std::invoke_result_t<F&>>>>;
 
   // ---- asynchronous generators ---------------------------------------------------------
 

@@ -119,6 +119,10 @@ struct ServerSetup {
   std::string cleanup_path;
   unsigned long long cleanup_dev = 0;
   unsigned long long cleanup_ino = 0;
+  /// TLS: each accepted connection is the server side of a TLS session with this context.
+  std::shared_ptr<ssl::Context> ssl;
+  std::optional<Seconds> ssl_handshake_timeout;
+  std::optional<Seconds> ssl_shutdown_timeout;
 };
 
 /// Creates a server over bound (not yet listening) `sockets`; with start_serving, calls

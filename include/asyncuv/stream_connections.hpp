@@ -47,6 +47,7 @@
 #include <utility>
 
 #include "asyncuv/detail/connect.hpp"
+#include "asyncuv/detail/ssl_protocol.hpp"
 #include "asyncuv/detail/stream_transport.hpp"
 #include "asyncuv/event_loop.hpp"
 #include "asyncuv/futures.hpp"
@@ -92,12 +93,33 @@ auto EventLoop::connect_accepted_socket(F protocol_factory, Socket sock)
 
 namespace detail {
 
+/// The TLS part of create_connection's options: the server name defaults to `host`.
+inline TlsSetup client_tls_setup(const ConnectionOptions& options, const std::string& host) {
+  TlsSetup tls;
+  tls.context = options.ssl;
+  tls.server_hostname = options.server_hostname.value_or(host);
+  tls.handshake_timeout = options.ssl_handshake_timeout;
+  tls.shutdown_timeout = options.ssl_shutdown_timeout;
+  return tls;
+}
+
+/// The TLS part of create_unix_connection's options.
+inline TlsSetup client_tls_setup(const UnixConnectionOptions& options) {
+  TlsSetup tls;
+  tls.context = options.ssl;
+  tls.server_hostname = options.server_hostname.value_or(std::string());
+  tls.handshake_timeout = options.ssl_handshake_timeout;
+  tls.shutdown_timeout = options.ssl_shutdown_timeout;
+  return tls;
+}
+
 /// Wraps connected stream socket `sock` in a transport with the protocol `protocol_factory()`
 /// makes and returns both once connection_made() ran (asyncio _create_connection_transport);
-/// if that fails, the transport is closed and the error rethrown.
+/// if that fails, the transport is closed and the error rethrown. With tls.context, the
+/// transport is a TLS connection and "connection made" means the handshake succeeded.
 template <class F>
 Task<std::pair<std::shared_ptr<Transport>, ProtocolPtrOf<F>>> create_connection_transport(
-    EventLoop& loop, F protocol_factory, Socket sock) {
+    EventLoop& loop, F protocol_factory, Socket sock, TlsSetup tls = {}) {
   using ProtocolPtr = ProtocolPtrOf<F>;
   using P = typename ProtocolPtr::element_type;
   static_assert(std::is_same_v<ProtocolPtr, std::shared_ptr<P>>,
@@ -107,7 +129,8 @@ Task<std::pair<std::shared_ptr<Transport>, ProtocolPtrOf<F>>> create_connection_
   ProtocolPtr protocol = protocol_factory();
   Future<void> waiter = loop.create_future<void>();
   std::shared_ptr<Transport> transport =
-      make_socket_transport(loop, std::move(sock), protocol, {}, waiter);
+      tls.context ? make_ssl_connection(loop, std::move(sock), protocol, std::move(tls), waiter)
+                  : make_socket_transport(loop, std::move(sock), protocol, {}, waiter);
   try {
     co_await waiter;
   } catch (...) {
@@ -121,15 +144,43 @@ Task<std::pair<std::shared_ptr<Transport>, ProtocolPtrOf<F>>> create_connection_
 }  // namespace detail
 
 template <class F>
+auto EventLoop::connect_accepted_socket(F protocol_factory, Socket sock,
+                                        AcceptedSocketOptions options)
+    -> Task<std::pair<std::shared_ptr<Transport>, std::remove_cvref_t<std::invoke_result_t<F&>>>> {
+  if (!options.ssl) {
+    if (options.ssl_handshake_timeout) {
+      throw ValueError("ssl_handshake_timeout is only meaningful with ssl");
+    }
+    if (options.ssl_shutdown_timeout) {
+      throw ValueError("ssl_shutdown_timeout is only meaningful with ssl");
+    }
+    co_return co_await connect_accepted_socket(std::move(protocol_factory), std::move(sock));
+  }
+  if (sock.type() != SOCK_STREAM) {
+    throw ValueError("A Stream Socket was expected, got " + detail::describe_socket(sock));
+  }
+  detail::check_tls_timeouts(options.ssl_handshake_timeout, options.ssl_shutdown_timeout);
+  detail::TlsSetup tls;
+  tls.context = std::move(options.ssl);
+  tls.server_side = true;
+  tls.handshake_timeout = options.ssl_handshake_timeout;
+  tls.shutdown_timeout = options.ssl_shutdown_timeout;
+  auto made = co_await detail::create_connection_transport(*this, std::move(protocol_factory),
+                                                           std::move(sock), std::move(tls));
+  co_return std::move(made);
+}
+
+template <class F>
 auto EventLoop::create_connection(F protocol_factory, std::string host, std::uint16_t port,
                                   ConnectionOptions options)
     -> Task<std::pair<std::shared_ptr<Transport>, detail::ProtocolPtrOf<F>>> {
+  detail::TlsSetup tls = detail::client_tls_setup(options, host);
   Task<Socket> connecting =
       detail::open_connection_socket(*this, std::optional<std::string>(host),
                                      std::optional<std::uint16_t>(port), std::move(options));
   Socket sock = co_await std::move(connecting);
   auto made = co_await detail::create_connection_transport(*this, std::move(protocol_factory),
-                                                           std::move(sock));
+                                                           std::move(sock), std::move(tls));
   detail::log_connection_made(*this, host, port, made.first);
   co_return std::move(made);
 }
@@ -137,32 +188,35 @@ auto EventLoop::create_connection(F protocol_factory, std::string host, std::uin
 template <class F>
 auto EventLoop::create_connection(F protocol_factory, ConnectionOptions options)
     -> Task<std::pair<std::shared_ptr<Transport>, detail::ProtocolPtrOf<F>>> {
+  detail::TlsSetup tls = detail::client_tls_setup(options, std::string());
   Task<Socket> connecting =
       detail::open_connection_socket(*this, std::nullopt, std::nullopt, std::move(options));
   Socket sock = co_await std::move(connecting);
   co_return co_await detail::create_connection_transport(*this, std::move(protocol_factory),
-                                                         std::move(sock));
+                                                         std::move(sock), std::move(tls));
 }
 
 template <class F>
 auto EventLoop::create_unix_connection(F protocol_factory, std::string path,
                                        UnixConnectionOptions options)
     -> Task<std::pair<std::shared_ptr<Transport>, detail::ProtocolPtrOf<F>>> {
+  detail::TlsSetup tls = detail::client_tls_setup(options);
   Task<Socket> connecting = detail::open_unix_connection_socket(
       *this, std::optional<std::string>(std::move(path)), std::move(options));
   Socket sock = co_await std::move(connecting);
   co_return co_await detail::create_connection_transport(*this, std::move(protocol_factory),
-                                                         std::move(sock));
+                                                         std::move(sock), std::move(tls));
 }
 
 template <class F>
 auto EventLoop::create_unix_connection(F protocol_factory, UnixConnectionOptions options)
     -> Task<std::pair<std::shared_ptr<Transport>, detail::ProtocolPtrOf<F>>> {
+  detail::TlsSetup tls = detail::client_tls_setup(options);
   Task<Socket> connecting =
       detail::open_unix_connection_socket(*this, std::nullopt, std::move(options));
   Socket sock = co_await std::move(connecting);
   co_return co_await detail::create_connection_transport(*this, std::move(protocol_factory),
-                                                         std::move(sock));
+                                                         std::move(sock), std::move(tls));
 }
 
 }  // namespace asyncuv
