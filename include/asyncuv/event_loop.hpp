@@ -32,6 +32,7 @@
 #include "asyncuv/exception_context.hpp"
 #include "asyncuv/exceptions.hpp"
 #include "asyncuv/handle.hpp"
+#include "asyncuv/subprocess_options.hpp"
 
 namespace asyncuv {
 
@@ -54,6 +55,9 @@ class DatagramTransport;  // <asyncuv/transports.hpp>
 struct DatagramEndpointOptions;
 // end of datagram forward declarations
 // subprocesses and pipes (<asyncuv/subprocess.hpp>, <asyncuv/pipes.hpp>)
+class ReadTransport;  // <asyncuv/transports.hpp>
+class WriteTransport;
+class SubprocessTransport;
 // end of subprocess forward declarations
 // TLS (<asyncuv/ssl.hpp>)
 class BaseProtocol;  // <asyncuv/protocols.hpp>
@@ -489,6 +493,41 @@ class EventLoop {
       -> Task<std::pair<std::shared_ptr<DatagramTransport>, detail::ProtocolPtrOf<F>>>;
 
   // ---- subprocesses and pipes (asyncio base_events / unix_events) ----------------------
+
+  /// Coroutine: starts program argv[0] (looked up on PATH) with arguments `argv` and returns
+  /// its transport and the protocol `protocol_factory()` made (a std::shared_ptr<P>, P a
+  /// SubprocessProtocol) once connection_made() ran (asyncio subprocess_exec). Each standard
+  /// stream is a Stdio: pipe() (the default), devnull(), to_stdout() (stderr only), fd(n) or
+  /// inherit(). The child's exit and pipes reach the protocol; connection_lost() comes last.
+  /// Throws FileNotFoundError for a missing program (the OSError Popen would raise), ValueError
+  /// for bad arguments. Defined in <asyncuv/subprocess.hpp>, which describes the semantics.
+  template <class F>
+  auto subprocess_exec(F protocol_factory, std::vector<std::string> argv,
+                       Stdio stdin_ = Stdio::pipe(), Stdio stdout_ = Stdio::pipe(),
+                       Stdio stderr_ = Stdio::pipe(), SubprocessOptions options = {})
+      -> Task<std::pair<std::shared_ptr<SubprocessTransport>, detail::ProtocolPtrOf<F>>>;
+  /// subprocess_exec of the shell command `cmd`: ["/bin/sh", "-c", cmd], or the shell
+  /// options.executable names (asyncio subprocess_shell).
+  template <class F>
+  auto subprocess_shell(F protocol_factory, std::string cmd, Stdio stdin_ = Stdio::pipe(),
+                        Stdio stdout_ = Stdio::pipe(), Stdio stderr_ = Stdio::pipe(),
+                        SubprocessOptions options = {})
+      -> Task<std::pair<std::shared_ptr<SubprocessTransport>, detail::ProtocolPtrOf<F>>>;
+
+  /// Coroutine: reads the pipe, FIFO, socket or character device `fd` (which the transport
+  /// then owns and closes) into the Protocol `protocol_factory()` makes, and returns both once
+  /// connection_made() ran (asyncio connect_read_pipe). ValueError("Pipe transport is for
+  /// pipes/sockets only.") for a regular file. Defined in <asyncuv/pipes.hpp>.
+  template <class F>
+  auto connect_read_pipe(F protocol_factory, int fd)
+      -> Task<std::pair<std::shared_ptr<ReadTransport>, detail::ProtocolPtrOf<F>>>;
+  /// Coroutine: a write transport with asyncio's flow control on the pipe, FIFO, socket or
+  /// character device `fd` (owned by the transport from then on), for the protocol
+  /// `protocol_factory()` makes (asyncio connect_write_pipe). ValueError("Pipe transport is
+  /// only for pipes, sockets and character devices") for a regular file. See <asyncuv/pipes.hpp>.
+  template <class F>
+  auto connect_write_pipe(F protocol_factory, int fd)
+      -> Task<std::pair<std::shared_ptr<WriteTransport>, detail::ProtocolPtrOf<F>>>;
 
   // ---- TLS (asyncio sslproto) ------------------------------------------------------------
 
