@@ -20,6 +20,7 @@
 #include "asyncuv/exceptions.hpp"
 #include "asyncuv/log.hpp"
 #include "asyncuv/sock_ops.hpp"
+#include "reuse_port.hpp"
 #include "stream_transport_internal.hpp"
 
 namespace asyncuv::detail {
@@ -65,16 +66,6 @@ std::string options_given(const DatagramEndpointOptions& o) {
     out += item;
   }
   return out;
-}
-
-/// asyncio _set_reuseport.
-void set_reuseport(Socket& sock) {
-  try {
-    sock.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
-  } catch (const OSError&) {
-    throw ValueError(
-        "reuse_port not supported by socket module, SO_REUSEPORT defined but not implemented.");
-  }
 }
 
 /// Removes a stale Unix socket file at `path` before binding there, as asyncio does.

@@ -13,6 +13,7 @@
 #include <climits>
 #include <cstring>
 #include <new>
+#include <tuple>
 #include <typeinfo>
 #include <utility>
 
@@ -26,6 +27,7 @@
 #include "datagram_kinds.hpp"
 #include "internal.hpp"
 #include "stream_transport_internal.hpp"
+#include "write_buffer_limits.hpp"
 
 namespace asyncuv::detail {
 
@@ -304,14 +306,8 @@ void DatagramEndpoint::queued_done(std::size_t bytes, int status) {
 
 void DatagramEndpoint::set_write_buffer_limits(std::optional<std::size_t> high,
                                                std::optional<std::size_t> low) {
-  std::size_t h = high ? *high : (low ? 4 * *low : WriteTransport::default_high_water);
-  std::size_t l = low ? *low : h / 4;
-  if (h < l) {
-    throw ValueError("high (" + std::to_string(h) + ") must be >= low (" + std::to_string(l) +
-                     ") must be >= 0");
-  }
-  high_water_ = h;
-  low_water_ = l;
+  std::tie(high_water_, low_water_) =
+      detail::write_buffer_limits(high, low, WriteTransport::default_high_water);
   maybe_pause_protocol();
 }
 

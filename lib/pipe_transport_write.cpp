@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <climits>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "asyncuv/log.hpp"
 #include "internal.hpp"
 #include "stream_transport_internal.hpp"
+#include "write_buffer_limits.hpp"
 
 namespace asyncuv::detail {
 
@@ -166,14 +168,8 @@ void PipeTransport::peer_closed() {
 
 void PipeTransport::set_write_buffer_limits(std::optional<std::size_t> high,
                                             std::optional<std::size_t> low) {
-  std::size_t h = high ? *high : (low ? 4 * *low : WriteTransport::default_high_water);
-  std::size_t l = low ? *low : h / 4;
-  if (h < l) {
-    throw ValueError("high (" + std::to_string(h) + ") must be >= low (" + std::to_string(l) +
-                     ") must be >= 0");
-  }
-  high_water_ = h;
-  low_water_ = l;
+  std::tie(high_water_, low_water_) =
+      detail::write_buffer_limits(high, low, WriteTransport::default_high_water);
   maybe_pause_protocol();
 }
 

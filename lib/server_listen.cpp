@@ -28,6 +28,7 @@
 #include "asyncuv/server.hpp"
 #include "asyncuv/socket.hpp"
 #include "asyncuv/tasks.hpp"
+#include "reuse_port.hpp"
 #include "server_internal.hpp"
 
 namespace asyncuv::detail {
@@ -200,13 +201,7 @@ std::vector<Socket> bind_sockets(EventLoop& loop, const std::vector<AddrInfo>& i
     Socket& sock = *made;
     if (reuse_address) sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
     if (options.reuse_port && (info.family == AF_INET || info.family == AF_INET6)) {
-      try {
-        sock.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
-      } catch (const OSError&) {
-        throw ValueError(
-            "reuse_port not supported by socket module, SO_REUSEPORT defined but not "
-            "implemented.");
-      }
+      set_reuseport(sock);
     }
     if (options.keep_alive) sock.setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1);
     // No dual stack: an IPv6 socket listens to IPv6 only (an IPv4 socket is made as well).

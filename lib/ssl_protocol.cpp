@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <tuple>
 #include <utility>
 
 #include "asyncuv/detail/stream_reader_state.hpp"
@@ -21,6 +22,7 @@
 #include "internal.hpp"
 #include "ssl_internal.hpp"
 #include "stream_transport_internal.hpp"
+#include "write_buffer_limits.hpp"
 
 namespace asyncuv::detail {
 
@@ -40,18 +42,6 @@ constexpr std::size_t kIncomingMinFree = 16 * 1024;
 constexpr std::size_t kPlainInitial = 16 * 1024;
 constexpr std::size_t kPlainMax = 256 * 1024;
 constexpr int kMaxWriteChunk = 1 << 30;
-
-/// asyncio's add_flowcontrol_defaults: (high, low).
-std::pair<std::size_t, std::size_t> flow_defaults(std::optional<std::size_t> high,
-                                                  std::optional<std::size_t> low, std::size_t kib) {
-  std::size_t hi = high ? *high : (low ? 4 * *low : kib * 1024);
-  std::size_t lo = low ? *low : hi / 4;
-  if (hi < lo) {
-    throw ValueError("high (" + std::to_string(hi) + ") must be >= low (" + std::to_string(lo) +
-                     ") must be >= 0");
-  }
-  return {hi, lo};
-}
 
 /// asyncio's SSLAgainErrors: wait for more data (or, never with our BIO, for room to write).
 bool is_again(int err) noexcept {
@@ -154,8 +144,10 @@ SSLProtocol::SSLProtocol(Private, EventLoop& loop, std::shared_ptr<BaseProtocol>
       }
     }
   }
-  std::tie(incoming_high_, incoming_low_) = flow_defaults({}, {}, kHighWaterSslReadKiB);
-  std::tie(outgoing_high_, outgoing_low_) = flow_defaults({}, {}, kHighWaterSslWriteKiB);
+  std::tie(incoming_high_, incoming_low_) =
+      detail::write_buffer_limits({}, {}, kHighWaterSslReadKiB * 1024);
+  std::tie(outgoing_high_, outgoing_low_) =
+      detail::write_buffer_limits({}, {}, kHighWaterSslWriteKiB * 1024);
 }
 
 SSLProtocol::~SSLProtocol() {
@@ -745,12 +737,14 @@ void SSLProtocol::control_ssl_reading() {
 
 void SSLProtocol::set_write_buffer_limits(std::optional<std::size_t> high,
                                           std::optional<std::size_t> low) {
-  std::tie(outgoing_high_, outgoing_low_) = flow_defaults(high, low, kHighWaterSslWriteKiB);
+  std::tie(outgoing_high_, outgoing_low_) =
+      detail::write_buffer_limits(high, low, kHighWaterSslWriteKiB * 1024);
 }
 
 void SSLProtocol::set_read_buffer_limits(std::optional<std::size_t> high,
                                          std::optional<std::size_t> low) {
-  std::tie(incoming_high_, incoming_low_) = flow_defaults(high, low, kHighWaterSslReadKiB);
+  std::tie(incoming_high_, incoming_low_) =
+      detail::write_buffer_limits(high, low, kHighWaterSslReadKiB * 1024);
 }
 
 void SSLProtocol::resume_app_reading() {
