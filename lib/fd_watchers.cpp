@@ -2,14 +2,13 @@
 // uv_poll_t per watched fd. See include/asyncuv/detail/fd_watchers.hpp.
 #include "asyncuv/detail/fd_watchers.hpp"
 
-#include <fcntl.h>
-
-#include <cerrno>
+#include <algorithm>
 #include <string>
 #include <utility>
 
 #include "asyncuv/event_loop.hpp"
 #include "asyncuv/exceptions.hpp"
+#include "fd_identity.hpp"
 
 namespace asyncuv {
 
@@ -72,7 +71,10 @@ struct FdWatchers::Watch {
   // loop.iteration_count() + 1 when last queued: the batch the handle is queued for.
   std::uint64_t reader_queued_for = 0;
   std::uint64_t writer_queued_for = 0;
-  int polling = 0;  // the events the poll handle was last started with
+  int polling = 0;       // the events the poll handle was last started with
+  FdIdentity file;       // the file the fd named when the watch was added
+  bool pending = false;  // started since libuv's last poll: on_prepare checks the fd
+  bool lost = false;     // the fd was closed or reused under the watch: stopped for good
 
   int wanted() const noexcept { return (reader ? UV_READABLE : 0) | (writer ? UV_WRITABLE : 0); }
   Handle& slot(int event) noexcept { return event == UV_READABLE ? reader : writer; }
@@ -81,7 +83,10 @@ struct FdWatchers::Watch {
   }
 };
 
-FdWatchers::FdWatchers(EventLoop& loop) : loop_(loop) {}
+FdWatchers::FdWatchers(EventLoop& loop) : loop_(loop) {
+  if (int rc = prepare_.init(uv_prepare_init, loop_.uv_loop(), this); rc != 0) throw_uv_error(rc);
+  uv_unref(prepare_.base());
+}
 
 FdWatchers::~FdWatchers() = default;
 
@@ -91,6 +96,8 @@ void FdWatchers::close() noexcept {
     entry.second->writer.cancel();
   }
   watches_.clear();  // each Watch closes its poll handle through uv_close
+  pending_.clear();
+  prepare_.close();
 }
 
 void FdWatchers::check_not_claimed(int fd) const {
@@ -114,11 +121,22 @@ Handle FdWatchers::add(int fd, int event, HandleImpl* h) {
   if (loop_.is_closed()) throw RuntimeError("Event loop is closed");
   if (fd < 0) throw_invalid_fd(fd);
 
+  std::optional<FdIdentity> file = fd_identity(fd);
+  if (!file) {
+    drop(fd);  // as selectors' modify(): a registration that cannot be updated is dropped
+    throw_uv_error(UV_EBADF);
+  }
   auto it = watches_.find(fd);
+  if (it != watches_.end() && (it->second->lost || !(it->second->file == *file))) {
+    // The watch belongs to a file that was closed under it: the kernel forgot it, so do we.
+    drop(fd);
+    it = watches_.end();
+  }
   if (it == watches_.end()) {
     auto w = std::make_unique<Watch>();
     w->owner = this;
     w->fd = fd;
+    w->file = *file;
     int rc = w->poll.init(uv_poll_init, loop_.uv_loop(), w.get(), fd);
     if (rc != 0) throw_uv_error(rc);
     w->slot(event) = handle;
@@ -152,6 +170,8 @@ bool FdWatchers::remove(int fd, int event) {
   w.queued_for(event) = 0;
   if (w.wanted() == 0) {
     watches_.erase(it);  // closes the poll handle: the fd may be closed and reused at once
+  } else if (w.lost) {
+    // Nothing to restart: the other watcher stays registered but never runs.
   } else if (int rc = restart(w); rc != 0) {
     drop(fd);
     old.cancel();
@@ -177,11 +197,42 @@ int FdWatchers::restart(Watch& w) noexcept {
   int want = w.wanted();
   if (want == w.polling && uv_is_active(w.poll.base())) return 0;
   // uv_poll_start re-registers the fd with epoll on the next poll, and libuv aborts if the fd
-  // is closed by then: a closed fd is reported here instead.
-  if (::fcntl(w.fd, F_GETFD) == -1 && errno == EBADF) return UV_EBADF;
+  // is closed by then: a closed or reused fd is reported here instead (and on_prepare catches
+  // one closed between now and the poll).
+  std::optional<FdIdentity> now = fd_identity(w.fd);
+  if (!now) return UV_EBADF;
+  if (!(*now == w.file)) return UV_ENOENT;
   int rc = uv_poll_start(w.poll.get(), want, &FdWatchers::on_poll);
   w.polling = rc == 0 ? want : 0;
+  if (rc == 0) mark_pending(w);
   return rc;
+}
+
+void FdWatchers::mark_pending(Watch& w) {
+  if (w.pending) return;
+  w.pending = true;
+  pending_.push_back(w.fd);
+  if (!uv_is_active(prepare_.base())) uv_prepare_start(prepare_.get(), &FdWatchers::on_prepare);
+}
+
+void FdWatchers::on_prepare(uv_prepare_t* prepare) {
+  auto* self = static_cast<FdWatchers*>(prepare->data);
+  if (self == nullptr) return;
+  for (int fd : self->pending_) {
+    auto it = self->watches_.find(fd);
+    if (it == self->watches_.end()) continue;  // removed since
+    Watch& w = *it->second;
+    w.pending = false;
+    std::optional<FdIdentity> now = fd_identity(fd);
+    if (now && *now == w.file) continue;
+    // Closed (libuv would abort) or reused (libuv would watch the new file): stop the poll
+    // handle, which takes it off libuv's list of registrations to make.
+    uv_poll_stop(w.poll.get());
+    w.polling = 0;
+    w.lost = true;
+  }
+  self->pending_.clear();
+  uv_prepare_stop(prepare);
 }
 
 void FdWatchers::drop(int fd) noexcept {

@@ -8,6 +8,18 @@
 // events and closed once neither remains. A poll error (status < 0) wakes both, so that their
 // callbacks meet the error when they touch the fd, as libuv recommends.
 //
+// An fd closed under its watcher (asyncio's selector simply stops seeing it). libuv hands a
+// uv_poll_start to the kernel only in its next poll and calls abort() if the fd is closed by
+// then; if the number was reused meanwhile (a new pipe, a new socket), it would watch the new
+// file and run the old callback for it. So each watch remembers which file it was added for
+// (fd_identity: device and inode), and a uv_prepare handle, which libuv runs right before its
+// poll, checks every watch started since the last poll: one whose fd is closed or now names
+// another file is stopped ("lost") before libuv sees it. Its callbacks never run, remove_*
+// still finds it (true, as asyncio's selector keeps the key), and add_* on that fd number
+// forgets it and watches the fd's current file afresh (asyncio's epoll would refuse with
+// ENOENT or watch nothing). A watch that libuv registered already needs no check: the kernel
+// drops the registration when the fd closes.
+//
 // Transport ownership (asyncio's _ensure_fd_no_transport): a transport that drives an fd
 // itself claims it with claim_for_transport(fd, description) and gives it back with
 // release_from_transport(fd). While claimed, the user-facing add_reader / add_writer /
@@ -22,6 +34,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "asyncuv/detail/loop_service.hpp"
 #include "asyncuv/detail/uv_handle.hpp"
@@ -74,10 +87,16 @@ class FdWatchers final : public LoopService {
   struct Watch;
 
   static void on_poll(uv_poll_t* poll, int status, int events);
+  /// Before libuv's poll: stops every watch started since the last poll whose fd was closed
+  /// or reused since (see the file comment).
+  static void on_prepare(uv_prepare_t* prepare);
+  /// Notes that `w` handed libuv a registration it performs in its next poll.
+  void mark_pending(Watch& w);
   /// Queues `handle` for the next batch, at most once per batch.
   void fire(Handle& handle, std::uint64_t& queued_for);
   /// Starts `w`'s poll with the events its reader and writer want, if that changed. A libuv
-  /// error code, or UV_EBADF when the fd was closed under it.
+  /// error code, UV_EBADF when the fd was closed under it, UV_ENOENT when its number now names
+  /// another file (asyncio's epoll modify() fails the same two ways).
   int restart(Watch& w) noexcept;
   /// Forgets `fd`'s watch: cancels both handles and closes its poll handle.
   void drop(int fd) noexcept;
@@ -85,6 +104,9 @@ class FdWatchers final : public LoopService {
   EventLoop& loop_;
   std::unordered_map<int, std::unique_ptr<Watch>> watches_;
   std::unordered_map<int, std::string> claims_;  // fd -> the owning transport's description
+  UvHandle<uv_prepare_t>
+      prepare_;               // active while pending_ is not empty; never keeps the loop alive
+  std::vector<int> pending_;  // fds of watches started since libuv's last poll
 };
 
 }  // namespace asyncuv::detail
