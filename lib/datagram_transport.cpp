@@ -159,7 +159,8 @@ void DatagramEndpoint::start(std::shared_ptr<DatagramProtocol> protocol, Future<
 void DatagramEndpoint::set_protocol(std::shared_ptr<BaseProtocol> protocol) {
   if (protocol == nullptr) throw TypeError("a DatagramProtocol was expected, got nullptr");
   if (dynamic_cast<DatagramProtocol*>(protocol.get()) == nullptr) {
-    throw TypeError("a DatagramProtocol was expected, got " + demangle(typeid(*protocol).name()));
+    const BaseProtocol& given = *protocol;  // typeid of a plain reference: no side effects
+    throw TypeError("a DatagramProtocol was expected, got " + demangle(typeid(given).name()));
   }
   if (lost_delivered_) return;
   install_protocol(std::move(protocol));

@@ -38,8 +38,8 @@ bool Handle::cancelled() const noexcept {
   return impl_ != nullptr && impl_->cancelled;
 }
 
-std::source_location Handle::source_location() const noexcept {
-  return impl_ ? impl_->where : std::source_location{};
+asyncuv::source_location Handle::source_location() const noexcept {
+  return impl_ ? impl_->where : asyncuv::source_location{};
 }
 
 std::string Handle::callback_repr() const {

@@ -91,8 +91,9 @@ void UnixSubprocessTransport::start(Future<void> waiter) {
 void UnixSubprocessTransport::set_protocol(std::shared_ptr<BaseProtocol> protocol) {
   auto typed = std::dynamic_pointer_cast<SubprocessProtocol>(protocol);
   if (!typed) {
+    const BaseProtocol* given = protocol.get();  // typeid of a plain pointer: no side effects
     throw TypeError("a SubprocessProtocol was expected, got " +
-                    (protocol ? demangle(typeid(*protocol).name()) : std::string("nullptr")));
+                    (given ? demangle(typeid(*given).name()) : std::string("nullptr")));
   }
   if (proc_gone_) return;
   protocol_ = std::move(typed);

@@ -98,6 +98,9 @@ inline int listen_backlog(int fd) {
     ssize_t n = ::recv(nl, buffer, sizeof buffer, 0);
     REQUIRE(n > 0);
     int left = static_cast<int>(n);
+    // NLMSG_OK compares the header's unsigned length with the signed `left` (clang warns).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
     for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, left);
          h = NLMSG_NEXT(h, left)) {
       if (h->nlmsg_type == NLMSG_DONE) return -1;
@@ -105,6 +108,7 @@ inline int listen_backlog(int fd) {
       auto* diag = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
       if (diag->idiag_inode == st.st_ino) return static_cast<int>(diag->idiag_wqueue);
     }
+#pragma GCC diagnostic pop
   }
 }
 

@@ -1,8 +1,8 @@
 // The keyword arguments of asyncio's create_connection / create_server and their Unix
-// variants, as option structs meant for C++20 designated initializers:
-//
-//   co_await loop.create_connection(factory, "example.com", 80, {.happy_eyeballs_delay = 0.25});
-//   co_await loop.create_server(factory, "", 8888, {.reuse_port = true});
+// variants, as option structs for C++20 designated initializers, named before the co_await
+// (g++ 12 destroys them twice written inline there; README, Supported compilers):
+//   asyncuv::ServerOptions options{.reuse_port = true};
+//   co_await loop.create_server(factory, "", 8888, std::move(options));
 //
 // Every field defaults to asyncio's default. The `ssl*` and `server_hostname` fields take part
 // in argument checking as in asyncio (ValueError when given without `ssl`); TLS itself is

@@ -13,7 +13,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <source_location>
 #include <span>
 #include <string>
 #include <thread>
@@ -21,6 +20,7 @@
 #include <typeinfo>
 #include <utility>
 #include <vector>
+#include "asyncuv/source_location.hpp"
 
 #include "asyncuv/connection_options.hpp"
 #include "asyncuv/detail/handle_impl.hpp"
@@ -138,7 +138,8 @@ class EventLoop {
   /// Schedules f() for the next iteration (asyncio call_soon).
   template <class F>
   requires std::invocable < std::decay_t<F>
-  & > Handle call_soon(F&& f, std::source_location where = std::source_location::current()) {
+  & > Handle call_soon(F&& f,
+                       asyncuv::source_location where = asyncuv::source_location::current()) {
     check_schedulable();
     return push_ready(detail::make_handle(where, std::forward<F>(f)));
   }
@@ -147,7 +148,7 @@ class EventLoop {
   requires std::invocable < std::decay_t<F>
   &, std::decay_t<A0>&, std::decay_t<As>&... > Handle call_soon(F&& f, A0&& a0, As&&... as) {
     check_schedulable();
-    return push_ready(detail::make_handle(std::source_location{}, std::forward<F>(f),
+    return push_ready(detail::make_handle(asyncuv::source_location{}, std::forward<F>(f),
                                           std::forward<A0>(a0), std::forward<As>(as)...));
   }
 
@@ -155,15 +156,15 @@ class EventLoop {
   /// RuntimeError("Event loop is closed") on a closed loop.
   template <class F>
   requires std::invocable < std::decay_t<F>
-  & > Handle call_soon_threadsafe(F&& f,
-                                  std::source_location where = std::source_location::current()) {
+  & > Handle call_soon_threadsafe(
+          F&& f, asyncuv::source_location where = asyncuv::source_location::current()) {
     return push_threadsafe(detail::make_handle(where, std::forward<F>(f)));
   }
   template <class F, class A0, class... As>
   requires std::invocable < std::decay_t<F>
   &, std::decay_t<A0>&,
       std::decay_t<As>&... > Handle call_soon_threadsafe(F&& f, A0&& a0, As&&... as) {
-    return push_threadsafe(detail::make_handle(std::source_location{}, std::forward<F>(f),
+    return push_threadsafe(detail::make_handle(asyncuv::source_location{}, std::forward<F>(f),
                                                std::forward<A0>(a0), std::forward<As>(as)...));
   }
 
@@ -172,7 +173,7 @@ class EventLoop {
   template <class F>
   requires std::invocable < std::decay_t<F>
   & > TimerHandle call_later(Seconds delay, F&& f,
-                             std::source_location where = std::source_location::current()) {
+                             asyncuv::source_location where = asyncuv::source_location::current()) {
     check_schedulable();
     return push_timer(detail::make_handle(where, std::forward<F>(f)), time() + delay.value);
   }
@@ -181,7 +182,7 @@ class EventLoop {
   &, std::decay_t<A0>&,
       std::decay_t<As>&... > TimerHandle call_later(Seconds delay, F&& f, A0&& a0, As&&... as) {
     check_schedulable();
-    return push_timer(detail::make_handle(std::source_location{}, std::forward<F>(f),
+    return push_timer(detail::make_handle(asyncuv::source_location{}, std::forward<F>(f),
                                           std::forward<A0>(a0), std::forward<As>(as)...),
                       time() + delay.value);
   }
@@ -190,7 +191,7 @@ class EventLoop {
   template <class F>
   requires std::invocable < std::decay_t<F>
   & > TimerHandle call_at(LoopTime when, F&& f,
-                          std::source_location where = std::source_location::current()) {
+                          asyncuv::source_location where = asyncuv::source_location::current()) {
     check_schedulable();
     return push_timer(detail::make_handle(where, std::forward<F>(f)), when.value);
   }
@@ -199,7 +200,7 @@ class EventLoop {
   &, std::decay_t<A0>&,
       std::decay_t<As>&... > TimerHandle call_at(LoopTime when, F&& f, A0&& a0, As&&... as) {
     check_schedulable();
-    return push_timer(detail::make_handle(std::source_location{}, std::forward<F>(f),
+    return push_timer(detail::make_handle(asyncuv::source_location{}, std::forward<F>(f),
                                           std::forward<A0>(a0), std::forward<As>(as)...),
                       when.value);
   }
@@ -280,9 +281,9 @@ class EventLoop {
   requires std::invocable < std::decay_t<F>
   &, std::decay_t<As>&... > void add_reader(int fd, F&& f, As&&... args) {
     fd_watcher_check(fd);
-    fd_watcher_add(
-        fd, UV_READABLE,
-        detail::make_handle(std::source_location{}, std::forward<F>(f), std::forward<As>(args)...));
+    fd_watcher_add(fd, UV_READABLE,
+                   detail::make_handle(asyncuv::source_location{}, std::forward<F>(f),
+                                       std::forward<As>(args)...));
   }
   /// Stops watching `fd` for reading and cancels the reader's handle. True if a reader was
   /// removed; false if there was none or the loop is closed. Safe inside the reader itself.
@@ -293,9 +294,9 @@ class EventLoop {
   requires std::invocable < std::decay_t<F>
   &, std::decay_t<As>&... > void add_writer(int fd, F&& f, As&&... args) {
     fd_watcher_check(fd);
-    fd_watcher_add(
-        fd, UV_WRITABLE,
-        detail::make_handle(std::source_location{}, std::forward<F>(f), std::forward<As>(args)...));
+    fd_watcher_add(fd, UV_WRITABLE,
+                   detail::make_handle(asyncuv::source_location{}, std::forward<F>(f),
+                                       std::forward<As>(args)...));
   }
   /// Stops watching `fd` for writing; true if a writer was removed (see remove_reader).
   bool remove_writer(int fd);

@@ -111,6 +111,7 @@ template <class T, class Base = FutureCore>
 class FutureValue : public Base {
  public:
   using Base::Base;
+  using value_type = T;
 
   void set_result(T value) {
     this->throw_if_done();
@@ -140,6 +141,7 @@ template <class Base>
 class FutureValue<void, Base> : public Base {
  public:
   using Base::Base;
+  using value_type = void;
 
   void set_result() {
     this->throw_if_done();
@@ -148,6 +150,30 @@ class FutureValue<void, Base> : public Base {
   void result() { this->check_result(); }
   void take_result() { this->check_result(); }
 };
+
+/// True when a result of type T can be copied. std::vector<T> claims to be copyable whatever
+/// T is, so its element type decides.
+template <class T>
+struct copyable_result : std::is_copy_constructible<T> {};
+template <class T, class A>
+struct copyable_result<std::vector<T, A>> : copyable_result<T> {};
+template <class T>
+inline constexpr bool copyable_result_v = std::is_void_v<T> || copyable_result<T>::value;
+
+/// The result of a finished future for a consumer that passes it on (an awaiter, gather,
+/// shield, wait_for, run_until_complete): a copy when T is copyable, as others may still read
+/// it; moved out when T is move-only (Socket, std::unique_ptr), which can be consumed once.
+template <class State>
+auto pass_on_result(State& s) -> typename State::value_type {
+  using T = typename State::value_type;
+  if constexpr (std::is_void_v<T>) {
+    s.result();
+  } else if constexpr (copyable_result_v<T>) {
+    return s.result();
+  } else {
+    return s.take_result();
+  }
+}
 
 }  // namespace detail
 

@@ -1,8 +1,8 @@
 // asyncio.Handle and asyncio.TimerHandle: what call_soon / call_later / call_at return.
 #pragma once
 
-#include <source_location>
 #include <string>
+#include "asyncuv/source_location.hpp"
 
 #include "asyncuv/detail/handle_impl.hpp"
 
@@ -36,7 +36,7 @@ class Handle {
   std::string callback_repr() const;
 
   /// Where call_soon / call_later / call_at was called for this handle.
-  std::source_location source_location() const noexcept;
+  asyncuv::source_location source_location() const noexcept;
 
   /// True when this handle refers to a callback.
   explicit operator bool() const noexcept { return impl_ != nullptr; }

@@ -12,7 +12,8 @@
 //   auto [done, pending] = co_await asyncuv::wait(tasks, 1.0, asyncuv::FIRST_COMPLETED);
 //   int w = co_await asyncuv::shield(task);
 //
-// Results are copied out of the children: T must be copyable (void gives std::monostate).
+// Results are copied out of the children; move-only results (Socket, std::unique_ptr) are
+// moved out, so such a child's result can be taken once. Void gives std::monostate.
 #pragma once
 
 #include <cstddef>
@@ -124,25 +125,22 @@ A ensure_future(EventLoop& loop, A a) {
   return a;
 }
 
-/// The value of a finished child (copied), void mapped to std::monostate.
+/// The value of a finished child (copied, or moved out when move-only), void mapped to
+/// std::monostate.
 template <class T, class State>
 result_of_t<T> value_of(State& s) {
   if constexpr (std::is_void_v<T>) {
     s.result();
     return {};
   } else {
-    return s.result();
+    return pass_on_result(s);
   }
 }
 
-/// The result of a finished child, copied (void: nothing).
+/// The result of a finished child (copied, or moved out when move-only; void: nothing).
 template <class T, class State>
 T copy_result(State& s) {
-  if constexpr (std::is_void_v<T>) {
-    s.result();
-  } else {
-    return s.result();
-  }
+  return pass_on_result(s);
 }
 
 /// One gather(return_exceptions) item from a finished child.
@@ -265,7 +263,7 @@ void copy_outcome(From& from, FutureValue<T>& to) {
   } else if constexpr (std::is_void_v<T>) {
     to.set_result();
   } else {
-    to.set_result(from.result());
+    to.set_result(pass_on_result(from));
   }
 }
 

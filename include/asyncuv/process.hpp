@@ -1,8 +1,8 @@
 // asyncio's high-level subprocess API (asyncio/subprocess.py): create_subprocess_exec() and
 // create_subprocess_shell() return a Process whose pipes are StreamWriter / StreamReader.
 //
-//   auto proc = co_await asyncuv::create_subprocess_exec(
-//       {"cat"}, asyncuv::Stdio::pipe(), asyncuv::Stdio::pipe());
+//   std::vector<std::string> argv{"cat"};  // named: g++ 12 refuses it inline in co_await
+//   auto proc = co_await create_subprocess_exec(std::move(argv), Stdio::pipe(), Stdio::pipe());
 //   auto [out, err] = co_await proc.communicate("hello");   // out == "hello"
 //   int code = co_await proc.wait();                          // 0
 //

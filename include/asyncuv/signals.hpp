@@ -23,9 +23,9 @@
 #pragma once
 
 #include <concepts>
-#include <source_location>
 #include <type_traits>
 #include <utility>
+#include "asyncuv/source_location.hpp"
 
 #include "asyncuv/detail/handle_impl.hpp"
 #include "asyncuv/detail/signal_handlers.hpp"
@@ -52,8 +52,8 @@ void EventLoop::add_signal_handler(int sig, F&& f, As&&... args) {
   detail::SignalHandlers::check_signal(sig);
   check_closed();
   // make_handle counts a reference for a queue the handler is not in yet: drop that one.
-  Handle handler(
-      detail::make_handle(std::source_location{}, std::forward<F>(f), std::forward<As>(args)...));
+  Handle handler(detail::make_handle(asyncuv::source_location{}, std::forward<F>(f),
+                                     std::forward<As>(args)...));
   detail::release(handler.impl());
   handler.impl()->persistent = true;
   service<detail::SignalHandlers>().add(sig, std::move(handler));

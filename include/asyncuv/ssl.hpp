@@ -7,11 +7,11 @@
 // loop.start_tls() to upgrade a live connection:
 //
 //   auto client = asyncuv::ssl::create_default_context();       // verifies, checks host names
-//   auto [t, p] = co_await loop.create_connection(factory, "example.com", 443, {.ssl = client});
-//
+//   asyncuv::ConnectionOptions options{.ssl = client};  // named first: README, g++ 12
+//   auto [t, p] = co_await loop.create_connection(factory, "example.com", 443, std::move(options));
 //   auto server = asyncuv::ssl::create_default_context(asyncuv::ssl::Purpose::CLIENT_AUTH);
-//   server->load_cert_chain("cert.pem", "key.pem");
-//   co_await loop.create_server(factory, "127.0.0.1", 8443, {.ssl = server});
+//   server->load_cert_chain("cert.pem", "key.pem");  // then, for loop.create_server(), a
+//   // named asyncuv::ServerOptions server_options{.ssl = server}, passed with std::move.
 //
 // The TLS transport (asyncio's sslproto) keeps the transport contract; see
 // <asyncuv/detail/ssl_protocol.hpp>. Its get_extra_info() adds "sslcontext"

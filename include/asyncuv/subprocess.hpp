@@ -8,8 +8,8 @@
 //     void connection_lost(std::exception_ptr) override { done.set_result(); }
 //     ...
 //   };
-//   auto [transport, proto] = co_await loop.subprocess_exec(
-//       [&] { return std::make_shared<Echo>(...); }, {"echo", "hi"});
+//   std::vector<std::string> argv{"echo", "hi"};  // named: g++ 12 refuses it inline in co_await
+//   auto [transport, proto] = co_await loop.subprocess_exec(factory, std::move(argv));
 //
 // Semantics (CPython 3.13):
 //  - Order: connection_made(transport) -> pipe_data_received(fd, data)* (fd 1 and 2, as the

@@ -164,7 +164,11 @@ struct FutureAwaiter {
   void await_suspend(std::coroutine_handle<> h) const;
   decltype(auto) await_resume() const {
     if (TaskStateBase* task = current_task_state()) task->throw_if_cancel_delivered();
-    return state->result();
+    if constexpr (copyable_result_v<typename State::value_type>) {
+      return state->result();
+    } else {
+      return state->take_result();  // a move-only result can be awaited once
+    }
   }
 };
 
@@ -278,7 +282,7 @@ class Task {
       }
       if constexpr (std::is_void_v<T>) {
         state->result();
-      } else if constexpr (!std::is_copy_constructible_v<T>) {
+      } else if constexpr (!detail::copyable_result_v<T>) {
         return state->take_result();  // a move-only result can be awaited once
       } else {
         if (sole_owner || inline_run) return state->take_result();
@@ -405,11 +409,7 @@ T EventLoop::run_until_complete(Task<T> task) {
 template <class T, class State>
 T EventLoop::complete_and_return(const std::shared_ptr<State>& state, bool new_task) {
   run_until_done(*state, new_task);
-  if constexpr (std::is_void_v<T>) {
-    state->result();
-  } else {
-    return state->result();
-  }
+  return detail::pass_on_result(*state);
 }
 
 /// asyncio.run(): runs `main` on a new event loop (from the event loop policy's

@@ -15,10 +15,10 @@
 #include <exception>
 #include <memory>
 #include <optional>
-#include <source_location>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include "asyncuv/source_location.hpp"
 
 #include "asyncuv/detail/handle_pool.hpp"
 #include "asyncuv/event_loop.hpp"
@@ -205,7 +205,8 @@ struct AsyncGenPromise {
 
   // The default argument is evaluated where the compiler builds the promise: inside the
   // generator function, whose name repr() shows.
-  explicit AsyncGenPromise(std::source_location where = std::source_location::current()) noexcept
+  explicit AsyncGenPromise(
+      asyncuv::source_location where = asyncuv::source_location::current()) noexcept
       : function(where.function_name()) {}
 
   // Generator frames come from the handle pool, as task frames do.

@@ -6,11 +6,11 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <source_location>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include "asyncuv/source_location.hpp"
 
 #include "asyncuv/detail/describe.hpp"
 #include "asyncuv/detail/handle_pool.hpp"
@@ -41,11 +41,11 @@ struct HandleImpl {
   bool in_heap = false;     // a timer currently scheduled in its loop's heap
   bool persistent = false;  // runs again and again (fd watchers, signal handlers): the callable
                             // is kept after each run, dropped on cancel
-  std::source_location where;
+  asyncuv::source_location where;
   TimerHeap* heap = nullptr;  // timers only: the heap holding it (null once its loop closed)
   double when = 0;            // timers only: deadline in loop.time() seconds
 
-  HandleImpl(const HandleOps* o, std::source_location w) : ops(o), where(w) {}
+  HandleImpl(const HandleOps* o, asyncuv::source_location w) : ops(o), where(w) {}
 };
 
 inline void retain(HandleImpl* h) noexcept {
@@ -112,7 +112,7 @@ struct CallbackHandle final : HandleImpl {
   };
 
   template <class U>
-  CallbackHandle(U&& f, std::source_location w)
+  CallbackHandle(U&& f, asyncuv::source_location w)
       : HandleImpl(&ops_table, w), fn(std::forward<U>(f)) {}
   ~CallbackHandle() {}
 
@@ -167,7 +167,7 @@ void check_callable(const Fn& f) {
 
 /// Allocates the handle for `f(args...)`. Zero arguments store the callable as is.
 template <class F, class... Args>
-HandleImpl* make_handle(std::source_location where, F&& f, Args&&... args) {
+HandleImpl* make_handle(asyncuv::source_location where, F&& f, Args&&... args) {
   check_callable<std::decay_t<F>>(f);
   if constexpr (sizeof...(Args) == 0) {
     using H = CallbackHandle<std::decay_t<F>>;

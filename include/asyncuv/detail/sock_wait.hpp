@@ -8,9 +8,9 @@
 #include <cerrno>
 #include <exception>
 #include <memory>
-#include <source_location>
 #include <type_traits>
 #include <utility>
+#include "asyncuv/source_location.hpp"
 
 #include "asyncuv/detail/fd_watchers.hpp"
 #include "asyncuv/detail/handle_impl.hpp"
@@ -123,8 +123,8 @@ void sock_wait(EventLoop& loop, int fd, int event, const Future<T>& fut, Step st
   FdWatchers& watchers = *loop.find_service<FdWatchers>();
   using Wait = SockWait<T, Step>;
   auto wait = std::make_shared<Wait>(loop, fd, event, fut, std::move(step));
-  wait->set_handle(
-      watchers.add(fd, event, make_handle(std::source_location::current(), SockReady<Wait>{wait})));
+  wait->set_handle(watchers.add(
+      fd, event, make_handle(asyncuv::source_location::current(), SockReady<Wait>{wait})));
   std::weak_ptr<Wait> weak = wait;
   fut.add_done_callback([weak](Future<T>) {
     if (auto w = weak.lock()) w->done();
