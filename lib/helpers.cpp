@@ -219,6 +219,7 @@ struct TaskGroupState {
   bool exiting = false;
   bool aborting = false;
   bool parent_cancel_requested = false;
+  bool cancel_on_enter = false;  // cancel() came before enter()
   EventLoop* loop = nullptr;
   std::weak_ptr<TaskStateBase> parent;
   std::vector<AnyTask> tasks;
@@ -242,6 +243,21 @@ struct TaskGroupState {
     aborting = true;
     for (const AnyTask& t : tasks) {
       if (!t.done()) t.cancel();
+    }
+  }
+
+  /// TaskGroup.cancel(): an abort whose cancellation of the parent exit() takes back.
+  void cancel() {
+    if (!entered) {
+      cancel_on_enter = true;
+      return;
+    }
+    if (exiting && tasks.empty()) return;  // exited, or nothing left to stop
+    if (!aborting) abort();
+    std::shared_ptr<TaskStateBase> p = parent.lock();
+    if (p && !p->done() && !parent_cancel_requested) {
+      parent_cancel_requested = true;
+      p->cancel("");
     }
   }
 
@@ -369,6 +385,11 @@ void TaskGroup::enter() {
   }
   s.parent = std::static_pointer_cast<detail::TaskStateBase>(task->shared_from_this());
   s.entered = true;
+  if (s.cancel_on_enter) s.cancel();
+}
+
+void TaskGroup::cancel() {
+  state_->cancel();
 }
 
 Task<void> TaskGroup::exit(std::exception_ptr error) {

@@ -32,8 +32,7 @@ namespace detail {
 
 ServerCore::ServerCore(EventLoop& loop, std::vector<Socket> sockets, ServerSetup setup)
     : loop_(loop),
-      sockets_(std::move(sockets)),
-      retry_(sockets_.size()),
+      retry_(sockets.size()),
       factory_(std::move(setup.protocol_factory)),
       backlog_(setup.backlog),
       keep_alive_(setup.keep_alive),
@@ -44,15 +43,35 @@ ServerCore::ServerCore(EventLoop& loop, std::vector<Socket> sockets, ServerSetup
   tls_.server_side = true;
   tls_.handshake_timeout = setup.ssl_handshake_timeout;
   tls_.shutdown_timeout = setup.ssl_shutdown_timeout;
+  // Shared with the TransportSocket views sockets() hands out; closed by the core only.
+  sockets_.reserve(sockets.size());
+  for (Socket& sock : sockets)
+    sockets_.push_back(std::make_shared<Socket>(std::move(sock)));
 }
 
 // Only reached once no watcher or timer refers to the core any more: the listening sockets
-// still open close with the vector.
-ServerCore::~ServerCore() = default;
+// still open are closed (a view kept by the user then reads fileno() -1).
+ServerCore::~ServerCore() {
+  close_sockets();
+}
+
+void ServerCore::close_sockets() noexcept {
+  for (const std::shared_ptr<Socket>& sock : sockets_)
+    sock->close();
+  sockets_.clear();
+}
+
+std::vector<TransportSocket> ServerCore::socket_views() const {
+  std::vector<TransportSocket> views;
+  views.reserve(sockets_.size());
+  for (const std::shared_ptr<Socket>& sock : sockets_)
+    views.emplace_back(sock);
+  return views;
+}
 
 void ServerCore::listen() {
-  for (Socket& sock : sockets_)
-    sock.listen(backlog_);
+  for (const std::shared_ptr<Socket>& sock : sockets_)
+    sock->listen(backlog_);
 }
 
 void ServerCore::start_serving() {
@@ -64,7 +83,7 @@ void ServerCore::start_serving() {
 }
 
 void ServerCore::watch(std::size_t index) {
-  loop_.add_reader(sockets_[index].fileno(),
+  loop_.add_reader(sockets_[index]->fileno(),
                    [self = shared_from_this(), index] { self->accept_ready(index); });
 }
 
@@ -76,7 +95,7 @@ void ServerCore::accept_ready(std::size_t index) {
     // A protocol factory may have closed the server meanwhile.
     if (!serving_ || index >= sockets_.size()) return;
     const int fd =
-        ::accept4(sockets_[index].fileno(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        ::accept4(sockets_[index]->fileno(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const int err = errno;
       switch (err) {
@@ -157,7 +176,7 @@ void ServerCore::connection_accepted(int fd) {
 void ServerCore::pause_accepting(std::size_t index, int err) {
   // Linux keeps reporting the socket as readable: stop watching it for a while instead of
   // spinning (asyncio), rather than dropping pending connections (libuv's uv_listen).
-  const Socket& sock = sockets_[index];
+  const Socket& sock = *sockets_[index];
   const int fd = sock.fileno();
   std::string description = describe_listening_socket(sock);
   loop_.remove_reader(fd);
@@ -181,10 +200,10 @@ void ServerCore::close() {
   for (TimerHandle& retry : retry_)
     retry.cancel();
   if (!loop_.is_closed()) {
-    for (const Socket& sock : sockets_)
-      (void)loop_.remove_reader(sock.fileno());
+    for (const std::shared_ptr<Socket>& sock : sockets_)
+      (void)loop_.remove_reader(sock->fileno());
   }
-  sockets_.clear();  // closes them: new connects are refused
+  close_sockets();  // new connects are refused
   cleanup_socket_file();
   if (serving_forever_ && !serving_forever_.done()) serving_forever_.cancel();
   serving_forever_ = Future<void>();
@@ -199,7 +218,7 @@ void ServerCore::loop_closed() noexcept {
   // scheduled any more. Waiters stay pending, as everything else on a closed loop.
   for (TimerHandle& retry : retry_)
     retry.cancel();
-  sockets_.clear();
+  close_sockets();
   cleanup_socket_file();
   serving_forever_ = Future<void>();
 }
@@ -286,7 +305,7 @@ std::string ServerCore::repr() const {
   std::string text = "<Server sockets=(";
   for (std::size_t i = 0; i < sockets_.size(); ++i) {
     if (i > 0) text += ", ";
-    text += describe_listening_socket(sockets_[i]);
+    text += describe_listening_socket(*sockets_[i]);
   }
   if (sockets_.size() == 1) text += ",";  // a Python 1-tuple
   return text + ")>";
@@ -379,8 +398,8 @@ bool Server::is_serving() const {
   return core_->is_serving();
 }
 
-const std::vector<Socket>& Server::sockets() const {
-  return core_->sockets();
+std::vector<TransportSocket> Server::sockets() const {
+  return core_->socket_views();
 }
 
 void Server::close() {

@@ -39,8 +39,8 @@ class ServerCore final : public ConnectionTracker, public std::enable_shared_fro
 
   EventLoop& loop() const noexcept { return loop_; }
   bool is_serving() const noexcept { return serving_; }
-  /// The listening sockets (empty once closed).
-  const std::vector<Socket>& sockets() const noexcept { return sockets_; }
+  /// Views of the listening sockets (empty once closed).
+  std::vector<TransportSocket> socket_views() const;
   bool closed() const noexcept { return closed_; }
   /// How many accepted connections are still attached.
   std::size_t client_count() const noexcept { return clients_.size(); }
@@ -95,7 +95,9 @@ class ServerCore final : public ConnectionTracker, public std::enable_shared_fro
   void cleanup_socket_file() noexcept;
 
   EventLoop& loop_;
-  std::vector<Socket> sockets_;
+  void close_sockets() noexcept;
+
+  std::vector<std::shared_ptr<Socket>> sockets_;
   std::vector<TimerHandle> retry_;  // per socket: the pending resume after EMFILE
   ProtocolFactory factory_;
   int backlog_;

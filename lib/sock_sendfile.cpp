@@ -298,22 +298,24 @@ Future<std::size_t> sendfile_native(EventLoop& loop, int fd, int file_fd, std::i
 }  // namespace
 
 Future<std::size_t> EventLoop::sock_sendfile(SocketRef sock, int file_fd, std::int64_t offset,
-                                             std::int64_t count, bool fallback) {
+                                             std::optional<std::int64_t> count, bool fallback) {
   const int fd = sock.fileno();
   detail::sock_check(*this, fd);
   int type = 0;
   socklen_t len = sizeof type;
   if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) throw_os_error(errno);
   if (type != SOCK_STREAM) throw ValueError("only SOCK_STREAM type sockets are supported");
-  if (count < 0) {
-    throw ValueError("count must be a positive integer (got " + std::to_string(count) + ")");
+  if (count && *count <= 0) {
+    throw ValueError("count must be a positive integer (got " + std::to_string(*count) + ")");
   }
   if (offset < 0) {
     throw ValueError("offset must be a non-negative integer (got " + std::to_string(offset) + ")");
   }
   if (file_fd < 0) throw ValueError("Invalid file descriptor: " + std::to_string(file_fd));
 
-  return sendfile_native(*this, fd, file_fd, offset, static_cast<std::size_t>(count), fallback);
+  // Internally 0 stands for "up to end of file".
+  return sendfile_native(*this, fd, file_fd, offset, static_cast<std::size_t>(count.value_or(0)),
+                         fallback);
 }
 
 }  // namespace asyncuv

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "asyncuv/event_loop.hpp"
 #include "asyncuv/exceptions.hpp"
 #include "asyncuv/log.hpp"
+#include "close_fds.hpp"
 
 extern char** environ;
 
@@ -236,10 +238,13 @@ std::shared_ptr<UnixSubprocessTransport> spawn_subprocess(
   SubprocessChild::ExitCallback on_exit = [raw](int64_t exit_status, int term_signal) {
     raw->child_exited(exit_status, term_signal);
   };
+  std::optional<InheritableFdsHidden> close_fds;  // Popen's close_fds: see lib/close_fds.hpp
+  if (options.close_fds) close_fds.emplace(options.pass_fds);
   const int rc = options.process_group
                      ? spawn_in_process_group(loop.uv_loop(), uv_options, *options.process_group,
                                               std::move(on_exit), t->child_)
                      : spawn_uv_process(loop.uv_loop(), uv_options, std::move(on_exit), t->child_);
+  close_fds.reset();
   if (rc != 0) throw_spawn_error(rc, program, options);
   t->pid_ = t->child_->pid();
   t->protocol_ = std::move(protocol);

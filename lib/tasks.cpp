@@ -22,6 +22,21 @@ TaskStateBase* current_task_state() noexcept {
   return t_current_task;
 }
 
+namespace {
+thread_local std::optional<bool> t_eager_start_request;
+}
+
+EagerStartRequest::EagerStartRequest(std::optional<bool> eager_start) noexcept
+    : previous_(std::exchange(t_eager_start_request, eager_start)) {}
+
+EagerStartRequest::~EagerStartRequest() {
+  t_eager_start_request = previous_;
+}
+
+std::optional<bool> EagerStartRequest::take() noexcept {
+  return std::exchange(t_eager_start_request, std::nullopt);
+}
+
 std::uint64_t next_task_number() noexcept {
   return g_task_counter.fetch_add(1, std::memory_order_relaxed) + 1;
 }
@@ -63,7 +78,7 @@ TaskStateBase::~TaskStateBase() {
   if (frame_) std::exchange(frame_, nullptr).destroy();
 }
 
-void TaskStateBase::start(EventLoop& loop, std::string name) {
+void TaskStateBase::start(EventLoop& loop, std::string name, bool eager) {
   attach(loop);
   started_ = true;
   if (name.empty()) {
@@ -77,6 +92,12 @@ void TaskStateBase::start(EventLoop& loop, std::string name) {
   if (loop.tasks_ != nullptr) loop.tasks_->prev_task = this;
   loop.tasks_ = this;
   resume_at_ = frame_;
+  if (eager && loop.is_running()) {
+    // asyncio's __eager_start: the first step runs now, with this task as current_task();
+    // one that returns or raises without suspending is never scheduled.
+    step();
+    return;
+  }
   schedule_step();
 }
 
@@ -181,11 +202,10 @@ void TaskStateBase::complete_with_exception(std::exception_ptr e) {
     return;
   } catch (...) {
   }
-  if (must_cancel_) {
-    must_cancel_ = false;
-    FutureCore::cancel(pending_cancel_message_);
-    return;
-  }
+  // asyncio's Task.__step turns only a normal return into a cancellation: a coroutine that
+  // raises while a cancel is pending ends with what it raised (semantics 60). TaskGroup relies
+  // on this to surface its ExceptionGroup when the parent's cancellation stays requested.
+  must_cancel_ = false;
   set_exception(std::move(e));
 }
 
@@ -210,7 +230,7 @@ void YieldAwaiter::await_resume() const {
   if (TaskStateBase* task = current_task_state()) task->throw_if_cancel_delivered();
 }
 
-void finish_run(EventLoop& loop) noexcept {
+void finish_run(EventLoop& loop, bool unset_event_loop) noexcept {
   try {
     std::vector<AnyTask> left = all_tasks(loop);
     if (!left.empty()) {
@@ -248,7 +268,7 @@ void finish_run(EventLoop& loop) noexcept {
   } catch (const std::exception& e) {
     logger()->error("error while shutting down the default executor: {}", e.what());
   }
-  set_event_loop(nullptr);
+  if (unset_event_loop) set_event_loop(nullptr);
   try {
     loop.close();
   } catch (const std::exception& e) {
@@ -258,13 +278,16 @@ void finish_run(EventLoop& loop) noexcept {
 
 }  // namespace detail
 
-AnyTask make_task(EventLoop& loop, AnyTask coro, std::string name) {
+AnyTask make_task(EventLoop& loop, AnyTask coro, std::string name,
+                  std::optional<bool> eager_start) {
+  std::optional<bool> requested = detail::EagerStartRequest::take();
   if (!coro) throw ValueError("make_task() needs a coroutine");
   if (coro.state()->started() || coro.done()) {
     throw RuntimeError("the coroutine was already scheduled or awaited");
   }
   if (loop.is_closed()) throw RuntimeError("Event loop is closed");
-  coro.state()->start(loop, std::move(name));
+  const bool eager = eager_start ? *eager_start : requested.value_or(false);
+  coro.state()->start(loop, std::move(name), eager);
   return coro;
 }
 

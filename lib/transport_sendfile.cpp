@@ -161,16 +161,15 @@ Task<std::size_t> sendfile_native(EventLoop& loop, std::shared_ptr<detail::Strea
     }
   } restore{*t, resume_reading};
 
-  if (count && *count == 0) throw ValueError("count must be a positive integer (got 0)");
   co_await empty;
   // A duplicate descriptor: the transport's own fd is libuv's, which watches it itself (one
   // fd cannot have two watchers in a uv loop) and closes it whenever the connection ends. The
   // duplicate stays open until the operation is over, even when it is cancelled.
   auto dup = std::make_shared<OwnedFd>(::fcntl(t->fd(), F_DUPFD_CLOEXEC, 0));
   if (dup->fd < 0) throw_os_error(errno);
-  Future<std::size_t> sending =
-      loop.sock_sendfile(dup->fd, file_fd, static_cast<std::int64_t>(offset),
-                         count ? static_cast<std::int64_t>(*count) : 0, false);
+  Future<std::size_t> sending = loop.sock_sendfile(
+      dup->fd, file_fd, static_cast<std::int64_t>(offset),
+      count ? std::optional<std::int64_t>(static_cast<std::int64_t>(*count)) : std::nullopt, false);
   auto keep_fd = [dup](Future<std::size_t>) {};
   sending.add_done_callback(keep_fd);
   co_return co_await sending;
@@ -184,7 +183,7 @@ Task<std::size_t> sendfile_fallback(EventLoop& loop, std::shared_ptr<Transport> 
                                     int file_fd, std::uint64_t offset,
                                     std::optional<std::uint64_t> count) {
   const bool seekable = detail::position_for_fallback(file_fd, offset);
-  // asyncio: a count of 0 means "up to end of file" here.
+  // 0 stands for "up to end of file" here (sendfile() refused a count of 0).
   const std::uint64_t limit = count ? *count : 0;
   const std::size_t block =
       limit != 0 ? static_cast<std::size_t>(std::min<std::uint64_t>(limit, kFallbackBlock))
@@ -234,6 +233,8 @@ Task<std::size_t> EventLoop::sendfile(std::shared_ptr<Transport> transport, int 
                                       bool fallback) {
   if (!transport) throw TypeError("sendfile() needs a transport, got nullptr");
   if (transport->is_closing()) throw RuntimeError("Transport is closing");
+  // asyncio's _check_sendfile_params, for both the native and the fallback path.
+  if (count && *count == 0) throw ValueError("count must be a positive integer (got 0)");
   if (auto ours = std::dynamic_pointer_cast<detail::StreamTransport>(transport)) {
     // asyncio's TRY_NATIVE mode: sendfile(2), and the fallback only if that is not possible.
     try {

@@ -32,7 +32,7 @@ asyncuv::Task<void> handle_echo(asyncuv::StreamReader reader, asyncuv::StreamWri
 
 asyncuv::Task<void> serve(std::string host, std::uint16_t port) {
   std::shared_ptr<asyncuv::Server> server = co_await asyncuv::start_server(handle_echo, host, port);
-  for (const asyncuv::Socket& sock : server->sockets()) {
+  for (const asyncuv::TransportSocket& sock : server->sockets()) {
     std::cout << "Serving on " << sock.getsockname().to_string() << std::endl;
   }
   cancel_current_task_on_signal();

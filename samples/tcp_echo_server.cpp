@@ -38,7 +38,7 @@ asyncuv::Task<void> serve(std::string host, std::uint16_t port) {
   asyncuv::EventLoop& loop = asyncuv::get_running_loop();
   auto factory = [] { return std::make_shared<EchoServerProtocol>(); };
   std::shared_ptr<asyncuv::Server> server = co_await loop.create_server(factory, host, port);
-  for (const asyncuv::Socket& sock : server->sockets()) {
+  for (const asyncuv::TransportSocket& sock : server->sockets()) {
     std::cout << "Serving on " << sock.getsockname().to_string() << std::endl;
   }
   cancel_current_task_on_signal();

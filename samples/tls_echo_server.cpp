@@ -51,7 +51,7 @@ asyncuv::Task<void> serve(std::string host, std::uint16_t port, std::string cert
   options.ssl = context;
   std::shared_ptr<asyncuv::Server> server =
       co_await loop.create_server(factory, host, port, std::move(options));
-  for (const asyncuv::Socket& sock : server->sockets()) {
+  for (const asyncuv::TransportSocket& sock : server->sockets()) {
     std::cout << "Serving on " << sock.getsockname().to_string() << std::endl;
   }
   cancel_current_task_on_signal();

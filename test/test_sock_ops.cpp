@@ -739,7 +739,7 @@ constexpr std::size_t kFileSize = 3 * 1024 * 1024;
 /// down; returns (bytes sendfile reported, bytes received).
 Task<std::pair<std::size_t, std::string>> sendfile_and_receive(Socket& sender, Socket& receiver,
                                                                int file, std::int64_t offset,
-                                                               std::int64_t count,
+                                                               std::optional<std::int64_t> count,
                                                                bool fallback = true) {
   EventLoop& loop = asyncuv::get_running_loop();
   Task<std::string> reading = loop.create_task(recv_all(receiver.fileno()));
@@ -756,7 +756,7 @@ TEST_CASE("sock_sendfile: a 3 MiB file over TCP, every byte, file position as as
     small_buffers(client, server);
     const std::string content = pattern(kFileSize);
     int file = temp_file(content);
-    auto [sent, got] = co_await sendfile_and_receive(client, server, file, 0, 0);
+    auto [sent, got] = co_await sendfile_and_receive(client, server, file, 0, std::nullopt);
     CHECK(sent == kFileSize);
     CHECK(got.size() == kFileSize);
     CHECK(got == content);
@@ -785,7 +785,7 @@ TEST_CASE("sock_sendfile: offset and count are honoured; the position ends after
       // From an offset to the end: the file's current position does not matter.
       auto [client, server] = co_await tcp_pair();
       REQUIRE(::lseek(file, 5, SEEK_SET) == 5);
-      auto [sent, got] = co_await sendfile_and_receive(client, server, file, 2000000, 0);
+      auto [sent, got] = co_await sendfile_and_receive(client, server, file, 2000000, std::nullopt);
       CHECK(sent == kFileSize - 2000000);
       CHECK(got == content.substr(2000000));
       CHECK(file_position(file) == static_cast<off_t>(kFileSize));
@@ -800,7 +800,7 @@ TEST_CASE("sock_sendfile: offset and count are honoured; the position ends after
       REQUIRE(::lseek(file, 42, SEEK_SET) == 42);
       auto [client2, server2] = co_await tcp_pair();
       auto [none, nothing] =
-          co_await sendfile_and_receive(client2, server2, file, kFileSize + 5, 0);
+          co_await sendfile_and_receive(client2, server2, file, kFileSize + 5, std::nullopt);
       CHECK(none == 0);
       CHECK(nothing.empty());
       CHECK(file_position(file) == 42);
@@ -809,7 +809,7 @@ TEST_CASE("sock_sendfile: offset and count are honoured; the position ends after
       // An empty file: 0 at once.
       int empty = temp_file("");
       auto [client, server] = co_await tcp_pair();
-      auto [sent, got] = co_await sendfile_and_receive(client, server, empty, 0, 0);
+      auto [sent, got] = co_await sendfile_and_receive(client, server, empty, 0, std::nullopt);
       CHECK(sent == 0);
       CHECK(got.empty());
       ::close(empty);
@@ -824,7 +824,7 @@ TEST_CASE("sock_sendfile over an AF_UNIX stream socket", "[sock]") {
     auto [a, b] = Socket::socketpair();
     const std::string content = pattern(kFileSize);
     int file = temp_file(content);
-    auto [sent, got] = co_await sendfile_and_receive(a, b, file, 10, 0);
+    auto [sent, got] = co_await sendfile_and_receive(a, b, file, 10, std::nullopt);
     CHECK(sent == kFileSize - 10);
     CHECK(got == content.substr(10));
     CHECK(file_position(file) == static_cast<off_t>(kFileSize));
@@ -851,7 +851,7 @@ TEST_CASE("sock_sendfile: the fallback reads and sends a file sendfile(2) cannot
     {
       int pipe_fd = pipe_with(content);
       auto [client, server] = co_await tcp_pair();
-      auto [sent, got] = co_await sendfile_and_receive(client, server, pipe_fd, 0, 0);
+      auto [sent, got] = co_await sendfile_and_receive(client, server, pipe_fd, 0, std::nullopt);
       CHECK(sent == content.size());
       CHECK(got == content);
       ::close(pipe_fd);
@@ -888,11 +888,11 @@ TEST_CASE("sock_sendfile(fallback=false): SendfileNotAvailableError", "[sock]") 
     int pipe_fd = pipe_with("data");
     auto [client, server] = co_await tcp_pair();
     bool failed9 = co_await fails_with<asyncuv::SendfileNotAvailableError>(
-        loop.sock_sendfile(client, pipe_fd, 0, 0, false));
+        loop.sock_sendfile(client, pipe_fd, 0, std::nullopt, false));
     CHECK(failed9);
     // A RuntimeError, as in asyncio; nothing was consumed from the pipe.
     bool failed10 = co_await fails_with<asyncuv::RuntimeError>(
-        loop.sock_sendfile(client, pipe_fd, 0, 0, false));
+        loop.sock_sendfile(client, pipe_fd, 0, std::nullopt, false));
     CHECK(failed10);
     char buf[8];
     CHECK(::read(pipe_fd, buf, sizeof buf) == 4);
@@ -917,6 +917,10 @@ TEST_CASE("sock_sendfile: bad arguments", "[sock]") {
                         "offset must be a non-negative integer (got -1)");
     REQUIRE_THROWS_WITH(loop.sock_sendfile(a, file, 0, -5),
                         "count must be a positive integer (got -5)");
+    // 70: asyncio refuses count=0 (None, here std::nullopt, means "to the end").
+    REQUIRE_THROWS_AS(loop.sock_sendfile(a, file, 0, 0), asyncuv::ValueError);
+    REQUIRE_THROWS_WITH(loop.sock_sendfile(a, file, 0, 0),
+                        "count must be a positive integer (got 0)");
     REQUIRE_THROWS_WITH(loop.sock_sendfile(a, -1), "Invalid file descriptor: -1");
     ::close(file);
     co_return;

@@ -15,7 +15,8 @@ using asyncuv::LimitOverrunError;
 namespace {
 
 std::string buffered(const StreamReader& reader) {
-  return std::string(reader.state()->buffer.view());
+  CHECK(reader.buffered_size() == reader.buffered().size());
+  return std::string(reader.buffered());
 }
 
 /// Calls `f` on the next loop iteration (from a task, after it started waiting).
@@ -558,7 +559,7 @@ TEST_CASE("streams: the reader pauses the transport above 2 * limit and resumes 
   stream_test::run_until(loop, [&] { return reader.state()->paused; });
   CHECK_FALSE(transport->is_reading());
   CHECK(reader.repr().find(" paused>") != std::string::npos);
-  std::size_t size = reader.state()->buffer.size();
+  std::size_t size = reader.buffered_size();
   CHECK(size > 2 * limit);
   // Reading down to just above the limit keeps it paused; at the limit it resumes.
   std::string got = run(loop, reader.readexactly(static_cast<std::ptrdiff_t>(size - limit - 1)));
@@ -589,4 +590,25 @@ TEST_CASE("streams: a read that must wait resumes a paused transport (readexactl
   run(loop, sending);
   writer.close();
   run(loop, writer.wait_closed());
+}
+
+TEST_CASE("streams: buffered() and buffered_size() show what is buffered without consuming it",
+          "[streams]") {
+  EventLoop loop;
+  StreamReader reader(loop);
+  CHECK(reader.buffered_size() == 0);
+  CHECK(reader.buffered().empty());
+  reader.feed_data("hello\nwor");
+  CHECK(reader.buffered_size() == 9);
+  CHECK(reader.buffered() == "hello\nwor");
+  CHECK(reader.buffered() == "hello\nwor");  // peeking twice consumes nothing
+  CHECK(run(loop, reader.readline()) == "hello\n");
+  CHECK(reader.buffered() == "wor");
+  reader.feed_data("ld");
+  reader.feed_eof();
+  CHECK(reader.buffered() == "world");
+  CHECK_FALSE(reader.at_eof());
+  CHECK(run(loop, reader.read()) == "world");
+  CHECK(reader.buffered_size() == 0);
+  CHECK(reader.at_eof());
 }

@@ -273,6 +273,14 @@ TEST_CASE("sendfile: other transports get the fallback, with flow control", "[tr
     CHECK(memory->is_reading());
     CHECK(file.position() == static_cast<off_t>(content.size()));
   }
+  SECTION("70: count 0 is ValueError on the fallback path too") {
+    auto send = [&]() -> Task<std::size_t> {
+      co_return co_await loop.sendfile(memory, file.fd, 0, 0);
+    };
+    CHECK_THROWS_MATCHES(run_with(loop, send(), [] {}), asyncuv::ValueError,
+                         Catch::Message("count must be a positive integer (got 0)"));
+    CHECK(memory->sent.empty());
+  }
   SECTION("fallback=false: RuntimeError") {
     auto send = [&]() -> Task<std::size_t> {
       co_return co_await loop.sendfile(memory, file.fd, 0, std::nullopt, false);

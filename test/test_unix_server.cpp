@@ -55,7 +55,7 @@ TEST_CASE("create_unix_server on a path: serves, and close() removes the socket 
   EventLoop loop;
   auto server = run_task(loop, loop.create_unix_server(r.factory(), path));
   REQUIRE(server->sockets().size() == 1);
-  const Socket& sock = server->sockets()[0];
+  const asyncuv::TransportSocket sock = server->sockets()[0];
   CHECK(sock.family() == AF_UNIX);
   CHECK(sock.type() == SOCK_STREAM);
   CHECK(sock.getsockname().host() == path);

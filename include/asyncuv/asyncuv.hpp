@@ -1,9 +1,11 @@
 // The umbrella header: everything asyncuv offers.
 #pragma once
 
+#include "asyncuv/as_completed.hpp"
 #include "asyncuv/async_generator.hpp"
 #include "asyncuv/datagram.hpp"
 #include "asyncuv/dns.hpp"
+#include "asyncuv/eager_tasks.hpp"
 #include "asyncuv/event_loop.hpp"
 #include "asyncuv/events.hpp"
 #include "asyncuv/exception_context.hpp"
@@ -18,6 +20,7 @@
 #include "asyncuv/policies.hpp"
 #include "asyncuv/process.hpp"
 #include "asyncuv/queues.hpp"
+#include "asyncuv/runner.hpp"
 #include "asyncuv/server.hpp"
 #include "asyncuv/signals.hpp"
 #include "asyncuv/sock_ops.hpp"
@@ -30,3 +33,4 @@
 #include "asyncuv/tasks.hpp"
 #include "asyncuv/threads.hpp"
 #include "asyncuv/timeouts.hpp"
+#include "asyncuv/transport_socket.hpp"

@@ -66,7 +66,8 @@ class BaseProtocol;  // <asyncuv/protocols.hpp>
 namespace detail {
 class FutureCore;
 class TaskStateBase;
-void finish_run(EventLoop& loop) noexcept;
+/// asyncio.run's / Runner.close's cleanup; `unset_event_loop`: set_event_loop(nullptr) too.
+void finish_run(EventLoop& loop, bool unset_event_loop = true) noexcept;
 /// The protocol pointer type a protocol factory returns (std::shared_ptr<P>).
 template <class F>
 using ProtocolPtrOf = std::remove_cvref_t<std::invoke_result_t<F&>>;
@@ -219,9 +220,12 @@ class EventLoop {
 
   /// Schedules coroutine `coro` as a task (asyncio create_task); its first step runs on the
   /// next iteration, never now. `name` defaults to "Task-N". Goes through the task factory if
-  /// one is set.
+  /// one is set. `eager_start` (3.14): true runs the first step now, inside create_task, while
+  /// the loop runs (see <asyncuv/eager_tasks.hpp>); false never does; unset: the factory's
+  /// default (an eager task factory's is true).
   template <class T>
-  Task<T> create_task(Task<T> coro, std::string name = {});
+  Task<T> create_task(Task<T> coro, std::string name = {},
+                      std::optional<bool> eager_start = std::nullopt);
 
   /// Runs the loop until `future` is done and returns its result (or rethrows its exception).
   /// Throws ValueError for a future of another loop, and RuntimeError("Event loop stopped
@@ -316,6 +320,9 @@ class EventLoop {
   void add_signal_handler(int sig, F&& f, As&&... args);
   /// Removes the handler for `sig` and restores the default disposition (SIG_DFL). Returns
   /// false if the loop had no handler for it; ValueError for an invalid signal number.
+  /// Differs from asyncio for SIGINT on purpose: Python reinstalls its KeyboardInterrupt
+  /// handler (signal.default_int_handler); C++ has none, so SIGINT goes back to SIG_DFL and
+  /// terminates the process.
   bool remove_signal_handler(int sig);
 
   // ---- executors -------------------------------------------------------------------------
@@ -330,7 +337,8 @@ class EventLoop {
   auto run_in_executor(std::shared_ptr<Executor> executor, F&& f, As&&... args)
       -> Future<std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, std::decay_t<As>&...>>>;
   /// Makes `executor` the default executor (TypeError for nullptr). The previous one is not
-  /// shut down.
+  /// shut down. asyncio (3.11+) accepts only a ThreadPoolExecutor; here any Executor is
+  /// accepted, since implementing asyncuv::Executor is how a program supplies its own pool.
   void set_default_executor(std::shared_ptr<Executor> executor);
   /// Coroutine: refuses the default executor from now on and waits, on a helper thread while
   /// the loop keeps running, until its jobs finish and its threads exit. After `timeout`
@@ -392,10 +400,12 @@ class EventLoop {
   Future<void> sock_connect(SocketRef sock, std::string_view host, std::uint16_t port);
   /// Accepts a connection: the new (non-blocking) socket and the peer's address.
   Future<std::pair<Socket, SockAddr>> sock_accept(SocketRef sock);
-  /// Sends `count` bytes (0: up to end of file) of the file `file_fd` from `offset` with
-  /// sendfile(2), else (fallback) by reading and sending; the byte count.
+  /// Sends `count` bytes (std::nullopt: up to end of file) of the file `file_fd` from `offset`
+  /// with sendfile(2), else (fallback) by reading and sending; the byte count. As asyncio, a
+  /// count that is not positive is ValueError("count must be a positive integer (got 0)").
   Future<std::size_t> sock_sendfile(SocketRef sock, int file_fd, std::int64_t offset = 0,
-                                    std::int64_t count = 0, bool fallback = true);
+                                    std::optional<std::int64_t> count = std::nullopt,
+                                    bool fallback = true);
 
   // ---- stream connections and servers (asyncio base_events / selector_events) ---------
 
@@ -409,8 +419,9 @@ class EventLoop {
   auto connect_accepted_socket(F protocol_factory, Socket sock)
       -> Task<std::pair<std::shared_ptr<Transport>, std::remove_cvref_t<std::invoke_result_t<F&>>>>;
 
-  /// Coroutine: sends `count` bytes (default: up to end of file) of file `file_fd` from
-  /// `offset` through `transport`; returns how many were sent (asyncio loop.sendfile). A
+  /// Coroutine: sends `count` bytes (std::nullopt: up to end of file; 0 is ValueError "count
+  /// must be a positive integer (got 0)") of file `file_fd` from `offset` through `transport`;
+  /// returns how many were sent (asyncio loop.sendfile). A
   /// socket transport waits until its write buffer is flushed, pauses reading and uses
   /// sendfile(2); otherwise, or when sendfile(2) cannot be used and `fallback` is true, the
   /// file is read on the executor and written with flow control. RuntimeError("Transport is
@@ -596,7 +607,7 @@ class EventLoop {
   friend class detail::TaskStateBase;
   friend class detail::LoopService;
   friend std::vector<AnyTask> all_tasks(EventLoop& loop);
-  friend void detail::finish_run(EventLoop& loop) noexcept;
+  friend void detail::finish_run(EventLoop& loop, bool unset_event_loop) noexcept;
 
   template <class T, class State>
   T complete_and_return(const std::shared_ptr<State>& state, bool new_task);

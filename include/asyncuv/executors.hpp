@@ -11,6 +11,7 @@
 
 #include "asyncuv/detail/executor_job.hpp"
 #include "asyncuv/detail/executor_service.hpp"
+#include "asyncuv/detail/not_a_coroutine.hpp"
 #include "asyncuv/event_loop.hpp"
 #include "asyncuv/futures.hpp"
 #include "asyncuv/tasks.hpp"
@@ -118,6 +119,10 @@ template <class F, class... As>
 auto EventLoop::run_in_executor(std::shared_ptr<Executor> executor, F&& f, As&&... args)
     -> Future<std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, std::decay_t<As>&...>>> {
   using R = std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, std::decay_t<As>&...>>;
+  static_assert(!detail::returns_task_v<std::decay_t<F>, std::decay_t<As>...>,
+                "run_in_executor() takes a blocking function, not a coroutine function (asyncio: "
+                "TypeError \"coroutines cannot be used with run_in_executor()\"): co_await "
+                "the coroutine on the loop, or schedule it with loop.create_task(coro())");
   check_closed();
   auto& executors = service<detail::ExecutorService>();
   if (!executor) executor = executors.default_executor();

@@ -27,6 +27,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -41,6 +42,7 @@
 #include "asyncuv/protocols.hpp"
 #include "asyncuv/socket.hpp"
 #include "asyncuv/tasks.hpp"
+#include "asyncuv/transport_socket.hpp"
 #include "asyncuv/transports.hpp"
 
 namespace asyncuv {
@@ -68,8 +70,9 @@ class Server {
   /// True while the server accepts connections.
   bool is_serving() const;
 
-  /// The listening sockets (empty once closed). Valid until close().
-  const std::vector<Socket>& sockets() const;
+  /// Views of the listening sockets (empty once closed), as asyncio's Server.sockets: a copy
+  /// the caller may keep; a view kept past close() reads fileno() -1 (see TransportSocket).
+  std::vector<TransportSocket> sockets() const;
 
   /// Stops listening: the listening sockets are closed and no new connection is accepted.
   /// Connections already accepted stay open. Idempotent.
@@ -170,6 +173,44 @@ ProtocolFactory wrap_protocol_factory(F factory) {
 }
 
 }  // namespace detail
+
+namespace detail {
+template <class F>
+using server_body_result_t =
+    typename std::remove_cvref_t<std::invoke_result_t<F&, Server&>>::value_type;
+}
+
+/// `async with server: <body>`: runs body(*server) (a coroutine function taking Server&) inline
+/// in the current task; when it ends -- returning, throwing or cancelled -- closes the server
+/// and waits for wait_closed() (every accepted connection gone), then returns the body's
+/// result or rethrows its exception. asyncio's Server.__aexit__ is close() + wait_closed().
+///
+///   auto body = [](asyncuv::Server& s) -> asyncuv::Task<void> { co_await s.serve_forever(); };
+///   co_await asyncuv::async_with(server, body);
+///
+/// As for task_group(): on GCC 12, name a lambda whose captures are not trivially destructible
+/// before the co_await (as above) instead of writing it inside the co_await expression.
+template <class F>
+Task<detail::server_body_result_t<F>> async_with(std::shared_ptr<Server> server, F body) {
+  using R = detail::server_body_result_t<F>;
+  if (!server) throw ValueError("async_with() needs a server, got nullptr");
+  std::exception_ptr error;
+  std::optional<std::conditional_t<std::is_void_v<R>, bool, R>> result;
+  try {
+    if constexpr (std::is_void_v<R>) {
+      co_await body(*server);
+      result.emplace(true);
+    } else {
+      result.emplace(co_await body(*server));
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  server->close();
+  co_await server->wait_closed();
+  if (error) std::rethrow_exception(error);
+  if constexpr (!std::is_void_v<R>) co_return std::move(*result);
+}
 
 template <class F>
 Task<std::shared_ptr<Server>> EventLoop::create_server(F protocol_factory, std::string host,

@@ -127,6 +127,12 @@ class StreamReader {
   /// Marks the end of the stream and wakes the waiting read.
   void feed_eof() const;
 
+  /// How many received bytes are buffered and not read yet (asyncio: len(reader._buffer)).
+  std::size_t buffered_size() const noexcept { return state_->buffer.size(); }
+  /// The buffered bytes themselves, without consuming them: for protocol code that peeks
+  /// (and for tests). Valid until the next read, feed_data() or feed_eof().
+  std::string_view buffered() const noexcept { return state_->buffer.view(); }
+
   /// The line length limit.
   std::size_t limit() const noexcept { return state_->limit; }
   /// The loop the reader belongs to.
@@ -134,7 +140,7 @@ class StreamReader {
   /// asyncio's repr: "<StreamReader 4 bytes eof limit=10 transport=<...> paused>".
   std::string repr() const { return state_->repr(); }
 
-  /// The shared state (internal; tests inspect the buffer through it).
+  /// The shared state (internal).
   const std::shared_ptr<detail::StreamReaderState>& state() const noexcept { return state_; }
   friend bool operator==(const StreamReader& a, const StreamReader& b) noexcept {
     return a.state_ == b.state_;

@@ -60,10 +60,13 @@ struct SubprocessOptions {
   /// (Popen's executable). For subprocess_shell: the shell (default /bin/sh).
   std::optional<std::string> executable;
   /// Descriptors of the parent that the child gets under the same numbers (Popen's
-  /// pass_fds), even if they are close-on-exec. Popen's close_fds is not reproduced: the spawn
-  /// closes nothing, so a descriptor without FD_CLOEXEC reaches the child anyway (asyncuv's
-  /// own descriptors all have it).
+  /// pass_fds), even if they are close-on-exec.
   std::vector<int> pass_fds;
+  /// Popen's close_fds (default true): the child gets only 0, 1, 2 and pass_fds; every other
+  /// descriptor of the parent is closed in the child, even one opened without O_CLOEXEC (the
+  /// parent marks those close-on-exec for the moment of the spawn and restores them after).
+  /// false: descriptors without FD_CLOEXEC are inherited, as plain fork/exec does.
+  bool close_fds = true;
   /// Runs the child in a new session (setsid(), Popen's start_new_session).
   bool start_new_session = false;
   /// The user id the child runs as (setuid; needs the privilege: PermissionError otherwise).

@@ -90,6 +90,15 @@ class TaskGroup {
     return task;
   }
 
+  /// TaskGroup.cancel() (asyncio 3.15, gh-108951): a non-exceptional early exit. Cancels the
+  /// unfinished children and the body (the parent task); the group's exit then returns
+  /// normally instead of raising CancelledError (a cancellation of the parent from elsewhere
+  /// still propagates; children's errors still make an ExceptionGroup). Idempotent. Called
+  /// before enter(), the group cancels itself on entry; after the group exited it does nothing.
+  /// task_group(body) with a body returning a value has nothing to return when cancel() stopped
+  /// the body: it raises the body's CancelledError then (use a void body for early exits).
+  void cancel();
+
   /// How many children are not done yet (as the group knows it: a child leaves the count in
   /// its done-callback).
   std::size_t pending() const noexcept;

@@ -36,8 +36,10 @@ class TaskStateBase : public FutureCore {
   /// coroutine frame is destroyed with it (never resumed afterwards).
   ~TaskStateBase() override;
 
-  /// Attaches to `loop`, registers in its task list and schedules the first step.
-  void start(EventLoop& loop, std::string name);
+  /// Attaches to `loop`, registers in its task list and schedules the first step; `eager`
+  /// with a running loop runs the first step now instead (asyncio's Task.__eager_start): a
+  /// coroutine that finishes without suspending leaves a done task that is never scheduled.
+  void start(EventLoop& loop, std::string name, bool eager = false);
   /// True once scheduled on a loop as a task.
   bool started() const noexcept { return started_; }
 
@@ -63,7 +65,8 @@ class TaskStateBase : public FutureCore {
   /// Suspends this task for one loop iteration (sleep(0)).
   void yield_once(std::coroutine_handle<> at);
 
-  /// Called by the promise when the coroutine returned / threw: finishes the future part.
+  /// Called by the promise when the coroutine threw: finishes the future part with that
+  /// exception (CancelledError: cancelled), even when a cancellation is pending.
   void complete_with_exception(std::exception_ptr e);
   /// Called by the promise before storing a returned value: false if a pending cancellation
   /// turns the return into a cancellation.
@@ -190,6 +193,22 @@ void FutureAwaiter<State>::await_suspend(std::coroutine_handle<> h) const {
 
 /// The next N for a default "Task-N" task name.
 std::uint64_t next_task_number() noexcept;
+
+/// create_task's eager_start, handed to the task factory it calls (asyncio passes it as a
+/// keyword argument): set for the duration of the factory call; make_task and the eager task
+/// factories take() it.
+class EagerStartRequest {
+ public:
+  explicit EagerStartRequest(std::optional<bool> eager_start) noexcept;
+  ~EagerStartRequest();
+  EagerStartRequest(const EagerStartRequest&) = delete;
+  EagerStartRequest& operator=(const EagerStartRequest&) = delete;
+  /// What the innermost create_task asked for, cleared so that nested calls do not see it.
+  static std::optional<bool> take() noexcept;
+
+ private:
+  std::optional<bool> previous_;
+};
 
 }  // namespace detail
 
@@ -336,8 +355,10 @@ class AnyTask {
 };
 
 /// Schedules `coro` on `loop` as a task, bypassing the loop's task factory (what the default
-/// factory does; a custom factory calls it).
-AnyTask make_task(EventLoop& loop, AnyTask coro, std::string name = {});
+/// factory does; a custom factory calls it). `eager_start` unset: what the create_task call
+/// that invoked the factory asked for, else false.
+AnyTask make_task(EventLoop& loop, AnyTask coro, std::string name = {},
+                  std::optional<bool> eager_start = std::nullopt);
 
 /// The task running in this thread (empty if none), asyncio.current_task().
 AnyTask current_task();
@@ -374,20 +395,21 @@ inline Task<void> TaskPromise<void>::get_return_object() {
 }  // namespace detail
 
 template <class T>
-Task<T> EventLoop::create_task(Task<T> coro, std::string name) {
+Task<T> EventLoop::create_task(Task<T> coro, std::string name, std::optional<bool> eager_start) {
   check_schedulable();
   if (!coro) throw ValueError("create_task() needs a coroutine");
   if (coro.state()->started() || coro.state()->done()) {
     throw RuntimeError("the coroutine was already scheduled or awaited");
   }
   if (task_factory_) {
+    detail::EagerStartRequest request(eager_start);
     AnyTask made = task_factory_(*this, AnyTask(coro));
     Task<T> task = made.as<T>();
     if (!task) throw TypeError("the task factory returned a task of another type");
     if (!name.empty()) task.set_name(std::move(name));
     return task;
   }
-  coro.state()->start(*this, std::move(name));
+  coro.state()->start(*this, std::move(name), eager_start.value_or(false));
   return coro;
 }
 

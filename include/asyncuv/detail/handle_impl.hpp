@@ -14,6 +14,7 @@
 
 #include "asyncuv/detail/describe.hpp"
 #include "asyncuv/detail/handle_pool.hpp"
+#include "asyncuv/detail/not_a_coroutine.hpp"
 #include "asyncuv/exceptions.hpp"
 
 namespace asyncuv::detail {
@@ -168,6 +169,11 @@ void check_callable(const Fn& f) {
 /// Allocates the handle for `f(args...)`. Zero arguments store the callable as is.
 template <class F, class... Args>
 HandleImpl* make_handle(asyncuv::source_location where, F&& f, Args&&... args) {
+  static_assert(!returns_task_v<std::decay_t<F>, std::decay_t<Args>...>,
+                "a coroutine function cannot be a callback (asyncio: TypeError \"coroutines "
+                "cannot be used with call_soon()\"): its body would never run. Schedule it "
+                "with loop.create_task(coro()), or from the callback: "
+                "call_soon([&] { loop.create_task(coro()); })");
   check_callable<std::decay_t<F>>(f);
   if constexpr (sizeof...(Args) == 0) {
     using H = CallbackHandle<std::decay_t<F>>;
