@@ -133,6 +133,10 @@ Handle FdWatchers::add(int fd, int event, HandleImpl* h) {
     it = watches_.end();
   }
   if (it == watches_.end()) {
+    // Room for every watch to be marked pending once more, so that mark_pending (called from
+    // libuv callbacks through the noexcept restart) never allocates: each watch appears at
+    // most once in pending_ between two prepare callbacks.
+    pending_.reserve(pending_.size() + watches_.size() + 1);
     auto w = std::make_unique<Watch>();
     w->owner = this;
     w->fd = fd;
@@ -208,8 +212,9 @@ int FdWatchers::restart(Watch& w) noexcept {
   return rc;
 }
 
-void FdWatchers::mark_pending(Watch& w) {
+void FdWatchers::mark_pending(Watch& w) noexcept {
   if (w.pending) return;
+  // Never reallocates: add() reserved a place for every watch (see there).
   w.pending = true;
   pending_.push_back(w.fd);
   if (!uv_is_active(prepare_.base())) uv_prepare_start(prepare_.get(), &FdWatchers::on_prepare);

@@ -86,187 +86,163 @@ std::size_t watched(EventLoop& loop) {
   return loop.service<asyncuv::detail::FdWatchers>().watched_count();
 }
 
+/// What every case starts from: a loop, and a socketpair end `fd` that is readable and
+/// writable. watch_reader()/watch_writer() add watchers that count into `old_runs`, the
+/// callbacks that must never run once the fd is closed.
+struct Watched {
+  EventLoop loop;
+  Socket s;
+  const int fd = s.fd;
+  int old_runs = 0;
+  int ready_runs = 0;
+
+  Watched() = default;
+  Watched(const Watched&) = delete;
+  Watched& operator=(const Watched&) = delete;
+  ~Watched() {
+    if (!loop.is_closed()) loop.close();
+  }
+
+  void watch_reader() {
+    loop.add_reader(fd, [this] { ++old_runs; });
+  }
+  void watch_writer() {
+    loop.add_writer(fd, [this] { ++old_runs; });
+  }
+  /// Adds a reader (or a writer) on `number` that counts into ready_runs and stops the loop,
+  /// and runs the loop until it ran: how many ready callbacks ran meanwhile (1, unless one
+  /// ran for a stale registration too).
+  int run_until_ready(int number, bool reader) {
+    int before = ready_runs;
+    auto ready = [this] {
+      ++ready_runs;
+      loop.stop();
+    };
+    if (reader) {
+      loop.add_reader(number, ready);
+    } else {
+      loop.add_writer(number, ready);
+    }
+    test_support::run_with_watchdog(loop);
+    return ready_runs - before;
+  }
+};
+
 }  // namespace fd_closed_test
 
 using namespace fd_closed_test;
 
-TEST_CASE("38. add_reader then close before the next poll: no abort, the reader never runs",
-          "[fd][fd-closed]") {
-  EventLoop loop;
-  Socket s;
-  const int fd = s.fd;
-  int runs = 0;
-  loop.add_reader(fd, [&] { ++runs; });
+TEST_CASE_METHOD(Watched,
+                 "38. add_reader then close before the next poll: no abort, the reader never runs",
+                 "[fd][fd-closed]") {
+  watch_reader();
   s.close();
   run_iterations(loop, 3);
-  CHECK(runs == 0);
+  CHECK(old_runs == 0);
   // The selector still holds the key: removing finds it once.
   CHECK(loop.remove_reader(fd));
   CHECK_FALSE(loop.remove_reader(fd));
   CHECK(watched(loop) == 0);
-  loop.close();
 }
 
-TEST_CASE("38. add_writer then close before the next poll: no abort, the writer never runs",
-          "[fd][fd-closed]") {
-  EventLoop loop;
-  Socket s;
-  const int fd = s.fd;
-  int runs = 0;
-  loop.add_writer(fd, [&] { ++runs; });
+TEST_CASE_METHOD(Watched,
+                 "38. add_writer then close before the next poll: no abort, the writer never runs",
+                 "[fd][fd-closed]") {
+  watch_writer();
   s.close();
   run_iterations(loop, 3);
-  CHECK(runs == 0);
+  CHECK(old_runs == 0);
   CHECK(loop.remove_writer(fd));
-  loop.close();
 }
 
-TEST_CASE("38. reader and writer, fd closed before the next poll: neither runs",
-          "[fd][fd-closed]") {
-  EventLoop loop;
-  Socket s;
-  const int fd = s.fd;
-  int runs = 0;
-  loop.add_reader(fd, [&] { ++runs; });
-  loop.add_writer(fd, [&] { ++runs; });
+TEST_CASE_METHOD(Watched, "38. reader and writer, fd closed before the next poll: neither runs",
+                 "[fd][fd-closed]") {
+  watch_reader();
+  watch_writer();
   s.close();
   run_iterations(loop, 3);
-  CHECK(runs == 0);
+  CHECK(old_runs == 0);
   // The lost watch keeps both keys; removing one leaves the other, removing both forgets it.
   CHECK(loop.remove_writer(fd));
   CHECK(watched(loop) == 1);
   CHECK(loop.remove_reader(fd));
   CHECK(watched(loop) == 0);
-  loop.close();
 }
 
-TEST_CASE(
-    "38. add_reader, close, and the number reused by a new pipe before the next poll: "
-    "the old reader never runs for the new pipe",
-    "[fd][fd-closed]") {
-  EventLoop loop;
-  Socket s;
-  const int fd = s.fd;
-  int old_runs = 0;
-  loop.add_reader(fd, [&] { ++old_runs; });
+TEST_CASE_METHOD(Watched,
+                 "38. add_reader, close, and the number reused by a new pipe before the next "
+                 "poll: the old reader never runs for the new pipe",
+                 "[fd][fd-closed]") {
+  watch_reader();
   s.close();
   Pipe reused(0, fd);
   reused.make_readable();
   run_iterations(loop, 3);
   CHECK(old_runs == 0);
-
   // Watching the number again watches the new pipe, with the new reader only.
-  int new_runs = 0;
-  loop.add_reader(fd, [&] {
-    ++new_runs;
-    loop.stop();
-  });
-  test_support::run_with_watchdog(loop);
-  CHECK(new_runs == 1);
+  CHECK(run_until_ready(fd, true) == 1);
   CHECK(old_runs == 0);
   CHECK(loop.remove_reader(fd));
-  loop.close();
 }
 
-TEST_CASE(
-    "38. add_writer, close, and the number reused by a pipe's write end before the next "
-    "poll: the old writer never runs",
-    "[fd][fd-closed]") {
-  EventLoop loop;
-  Socket s;
-  const int fd = s.fd;
-  int old_runs = 0;
-  loop.add_writer(fd, [&] { ++old_runs; });
+TEST_CASE_METHOD(Watched,
+                 "38. add_writer, close, and the number reused by a pipe's write end before the "
+                 "next poll: the old writer never runs",
+                 "[fd][fd-closed]") {
+  watch_writer();
   s.close();
   Pipe reused(1, fd);  // a pipe's write end is writable at once
   run_iterations(loop, 3);
   CHECK(old_runs == 0);
   CHECK(loop.remove_writer(fd));
-  loop.close();
 }
 
-TEST_CASE("38. close, reuse and add_reader again before any poll: only the new reader runs",
-          "[fd][fd-closed]") {
-  EventLoop loop;
-  Socket s;
-  const int fd = s.fd;
-  int old_runs = 0;
-  int new_runs = 0;
-  loop.add_reader(fd, [&] { ++old_runs; });
-  loop.add_writer(fd, [&] { ++old_runs; });
+TEST_CASE_METHOD(Watched,
+                 "38. close, reuse and add_reader again before any poll: only the new reader runs",
+                 "[fd][fd-closed]") {
+  watch_reader();
+  watch_writer();
   s.close();
   Pipe reused(0, fd);
   reused.make_readable();
-  loop.add_reader(fd, [&] {
-    ++new_runs;
-    loop.stop();
-  });
-  test_support::run_with_watchdog(loop);
-  CHECK(new_runs == 1);
+  CHECK(run_until_ready(fd, true) == 1);
   CHECK(old_runs == 0);
   // The old file's writer went with it.
   CHECK_FALSE(loop.remove_writer(fd));
   CHECK(loop.remove_reader(fd));
-  loop.close();
 }
 
-TEST_CASE("38. close after a poll, reuse, then add_writer: the new file is watched afresh",
-          "[fd][fd-closed]") {
+TEST_CASE_METHOD(Watched,
+                 "38. close after a poll, reuse, then add_writer: the new file is watched afresh",
+                 "[fd][fd-closed]") {
   // libuv holds the old registration; the kernel dropped it on close. Adding the writer used
   // to hand libuv an epoll MOD for a number epoll no longer knows (abort on ENOENT).
-  EventLoop loop;
-  Socket s;
-  const int fd = s.fd;
-  int old_runs = 0;
-  loop.add_reader(fd, [&] {
-    ++old_runs;
-    loop.stop();
-  });
-  test_support::run_with_watchdog(loop);
-  REQUIRE(old_runs == 1);
+  REQUIRE(run_until_ready(fd, true) == 1);
   s.close();
   Pipe reused(1, fd);
   run_iterations(loop, 2);
-  CHECK(old_runs == 1);
-  int writes = 0;
-  loop.add_writer(fd, [&] {
-    ++writes;
-    loop.stop();
-  });
-  test_support::run_with_watchdog(loop);
-  CHECK(writes == 1);
-  CHECK(old_runs == 1);
+  CHECK(ready_runs == 1);  // the reader registered before the close never ran again
+  CHECK(run_until_ready(fd, false) == 1);
   CHECK_FALSE(loop.remove_reader(fd));  // forgotten with the old file
   CHECK(loop.remove_writer(fd));
-  loop.close();
 }
 
-TEST_CASE(
-    "38. close after a poll, reuse, then remove_writer of a two-way watch: asyncio's "
-    "FileNotFoundError, no abort",
-    "[fd][fd-closed]") {
-  EventLoop loop;
-  Socket s;
-  const int fd = s.fd;
-  int runs = 0;
-  loop.add_reader(fd, [&] { ++runs; });
-  loop.add_writer(fd, [&] {
-    ++runs;
-    loop.stop();
-  });
-  test_support::run_with_watchdog(loop);
-  REQUIRE(runs >= 1);
+TEST_CASE_METHOD(Watched,
+                 "38. close after a poll, reuse, then remove_writer of a two-way watch: "
+                 "asyncio's FileNotFoundError, no abort",
+                 "[fd][fd-closed]") {
+  watch_reader();
+  REQUIRE(run_until_ready(fd, false) == 1);
   s.close();
   Pipe reused(0, fd);
   reused.make_readable();
-  runs = 0;
+  old_runs = 0;
   // Keeping the reader means an epoll modify() for a number epoll no longer knows: asyncio's
   // fails with ENOENT and drops the key; libuv's would have aborted.
   CHECK_THROWS_AS(loop.remove_writer(fd), asyncuv::FileNotFoundError);
   CHECK_FALSE(loop.remove_reader(fd));
   run_iterations(loop, 2);
-  CHECK(runs == 0);
-  loop.close();
+  CHECK(old_runs == 0);
 }
 
 TEST_CASE("38. close then remove before the next poll, and remove then close", "[fd][fd-closed]") {
@@ -290,16 +266,12 @@ TEST_CASE("38. close then remove before the next poll, and remove then close", "
   loop.close();
 }
 
-TEST_CASE(
-    "38. reader and writer, close, then remove_writer before the next poll: OSError "
-    "EBADF as asyncio's modify(), no abort",
-    "[fd][fd-closed]") {
-  EventLoop loop;
-  Socket s;
-  const int fd = s.fd;
-  int runs = 0;
-  loop.add_reader(fd, [&] { ++runs; });
-  loop.add_writer(fd, [&] { ++runs; });
+TEST_CASE_METHOD(Watched,
+                 "38. reader and writer, close, then remove_writer before the next poll: OSError "
+                 "EBADF as asyncio's modify(), no abort",
+                 "[fd][fd-closed]") {
+  watch_reader();
+  watch_writer();
   s.close();
   try {
     loop.remove_writer(fd);
@@ -308,39 +280,30 @@ TEST_CASE(
     CHECK(e.errnum() == EBADF);
   }
   run_iterations(loop, 2);
-  CHECK(runs == 0);
+  CHECK(old_runs == 0);
   CHECK_FALSE(loop.remove_reader(fd));  // the registration was dropped
-  loop.close();
 }
 
-TEST_CASE("38. close, reuse, remove and add again: the lost watch is forgotten each time",
-          "[fd][fd-closed]") {
+TEST_CASE_METHOD(Watched,
+                 "38. close, reuse, remove and add again: the lost watch is forgotten each time",
+                 "[fd][fd-closed]") {
   // A loop of the same misuse, so that a stale poll handle or a stale pending check would
   // show up as an abort, a failed uv_poll_init (EEXIST) or a stray callback.
-  EventLoop loop;
-  int stray = 0;
   for (int round = 0; round < 20; ++round) {
-    Socket s;
-    const int fd = s.fd;
-    loop.add_reader(fd, [&] { ++stray; });
+    Socket each;
+    const int number = each.fd;
+    loop.add_reader(number, [this] { ++old_runs; });
     if (round % 2 == 0) run_once(loop);  // registered with epoll, or still pending
-    stray = 0;
-    s.close();
-    Pipe reused(0, fd);
+    old_runs = 0;
+    each.close();
+    Pipe reused(0, number);
     reused.make_readable();
     run_once(loop);
-    CHECK(stray == 0);
-    if (round % 3 == 0) CHECK(loop.remove_reader(fd));
-    int fresh = 0;
-    loop.add_reader(fd, [&] {
-      ++fresh;
-      loop.stop();
-    });
-    test_support::run_with_watchdog(loop);
-    CHECK(fresh == 1);
-    CHECK(stray == 0);
-    CHECK(loop.remove_reader(fd));
+    CHECK(old_runs == 0);
+    if (round % 3 == 0) CHECK(loop.remove_reader(number));
+    CHECK(run_until_ready(number, true) == 1);
+    CHECK(old_runs == 0);
+    CHECK(loop.remove_reader(number));
   }
   CHECK(watched(loop) == 0);
-  loop.close();
 }

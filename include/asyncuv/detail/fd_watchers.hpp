@@ -91,7 +91,7 @@ class FdWatchers final : public LoopService {
   /// or reused since (see the file comment).
   static void on_prepare(uv_prepare_t* prepare);
   /// Notes that `w` handed libuv a registration it performs in its next poll.
-  void mark_pending(Watch& w);
+  void mark_pending(Watch& w) noexcept;
   /// Queues `handle` for the next batch, at most once per batch.
   void fire(Handle& handle, std::uint64_t& queued_for);
   /// Starts `w`'s poll with the events its reader and writer want, if that changed. A libuv
