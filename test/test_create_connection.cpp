@@ -79,7 +79,8 @@ TEST_CASE("43. create_connection: connection_made ran before it returned, data b
 
 TEST_CASE("43. create_connection over sock= takes the connected socket", "[connect]") {
   EventLoop loop;
-  auto [client, peer] = stream_test::tcp_pair();
+  auto [client, peer_] = stream_test::tcp_pair();
+  auto& peer = peer_;  // a named reference: clang 14 cannot capture a binding
   const int client_fd = client.fileno();
   client.setblocking(true);  // made non-blocking by create_connection
   ConnectionOptions options;

@@ -33,7 +33,8 @@ TEST_CASE("55. connection_made runs before create_datagram_endpoint returns; sen
       ep = made;
     };
     test_support::run_task(loop, open());
-    auto [t, p] = ep;
+    auto [t, p_] = ep;
+    auto& p = p_;  // a named reference: clang 14 cannot capture a binding
     CHECK(made_before_return);
     CHECK(p->transport == t);
     CHECK(p->events == std::vector<std::string>{"made"});
@@ -63,9 +64,11 @@ TEST_CASE("55. on a connected endpoint sendto(d, other_addr) raises ValueError",
   for (const std::string& host : loopback_hosts()) {
     CAPTURE(host);
     EventLoop loop;
-    auto [server, server_p] = open_endpoint(loop, {.local_addr = {{host, 0}}});
+    auto [server, server_p_] = open_endpoint(loop, {.local_addr = {{host, 0}}});
+    auto& server_p = server_p_;  // a named reference: clang 14 cannot capture a binding
     SockAddr server_addr = sockname(server);
-    auto [client, client_p] = open_endpoint(loop, {.remote_addr = {{host, server_addr.port()}}});
+    auto [client, client_p_] = open_endpoint(loop, {.remote_addr = {{host, server_addr.port()}}});
+    auto& client_p = client_p_;  // a named reference: clang 14 cannot capture a binding
 
     auto peer = client->get_extra_info<SockAddr>("peername");
     REQUIRE(peer);
@@ -106,7 +109,8 @@ TEST_CASE("56. connected to a closed port: each send gives error_received(Connec
     CAPTURE(host);
     EventLoop loop;
     std::uint16_t port = closed_udp_port(host.c_str());
-    auto [t, p] = open_endpoint(loop, {.remote_addr = {{host, port}}});
+    auto [t, p_] = open_endpoint(loop, {.remote_addr = {{host, port}}});
+    auto& p = p_;  // a named reference: clang 14 cannot capture a binding
     for (std::size_t round = 1; round <= 3; ++round) {
       CAPTURE(round);
       t->sendto("anyone there?");
@@ -127,7 +131,8 @@ TEST_CASE("56. sendto without an address on an unconnected endpoint: fatal write
   EventLoop loop;
   stream_test::HandlerLog handler;
   handler.install(loop);
-  auto [t, p] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+  auto [t, p_] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+  auto& p = p_;  // a named reference: clang 14 cannot capture a binding
   t->sendto("nowhere");
   CHECK(t->is_closing());
   run_until(loop, [&] { return p->lost; });
@@ -145,7 +150,8 @@ TEST_CASE("56. sendto without an address on an unconnected endpoint: fatal write
 TEST_CASE("56. reuse_address is not offered and SO_REUSEADDR stays off", "[udp]") {
   static_assert(!HasReuseAddress<DatagramEndpointOptions>);
   EventLoop loop;
-  auto [t, p] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+  auto [t, p_] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+  auto& p = p_;  // a named reference: clang 14 cannot capture a binding
   CHECK(sockopt(fd_of(t), SOL_SOCKET, SO_REUSEADDR) == 0);
   // So a second socket cannot bind the same port.
   auto failure = endpoint_failure(loop, {.local_addr = {{"127.0.0.1", sockname(t).port()}}});
@@ -163,7 +169,8 @@ TEST_CASE("allow_broadcast: off refuses broadcasts with PermissionError, on sets
           "[udp]") {
   EventLoop loop;
   SECTION("off: sendto 255.255.255.255 gives error_received(PermissionError)") {
-    auto [t, p] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+    auto [t, p_] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+    auto& p = p_;  // a named reference: clang 14 cannot capture a binding
     CHECK(sockopt(fd_of(t), SOL_SOCKET, SO_BROADCAST) == 0);
     // Refused by the kernel before anything leaves the host.
     t->sendto("to everyone", SockAddr::ipv4("255.255.255.255", 9));
@@ -174,16 +181,19 @@ TEST_CASE("allow_broadcast: off refuses broadcasts with PermissionError, on sets
     run_until(loop, [&] { return p->lost; });
   }
   SECTION("on: SO_BROADCAST is set") {
-    auto [t, p] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}, .allow_broadcast = true});
+    auto [t, p_] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}, .allow_broadcast = true});
+    auto& p = p_;  // a named reference: clang 14 cannot capture a binding
     CHECK(sockopt(fd_of(t), SOL_SOCKET, SO_BROADCAST) != 0);
     t->close();
     run_until(loop, [&] { return p->lost; });
   }
   SECTION("on with remote_addr: not connected, the remote address is sendto's default") {
-    auto [server, server_p] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+    auto [server, server_p_] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+    auto& server_p = server_p_;  // a named reference: clang 14 cannot capture a binding
     SockAddr server_addr = sockname(server);
-    auto [t, p] = open_endpoint(
+    auto [t, p_] = open_endpoint(
         loop, {.remote_addr = {{"127.0.0.1", server_addr.port()}}, .allow_broadcast = true});
+    auto& p = p_;  // a named reference: clang 14 cannot capture a binding
     CHECK(sockopt(fd_of(t), SOL_SOCKET, SO_BROADCAST) != 0);
     CHECK_FALSE(t->get_extra_info<SockAddr>("peername"));
     t->sendto("default address");
@@ -198,10 +208,12 @@ TEST_CASE("allow_broadcast: off refuses broadcasts with PermissionError, on sets
 
 TEST_CASE("reuse_port lets two endpoints bind the same port", "[udp]") {
   EventLoop loop;
-  auto [a, pa] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}, .reuse_port = true});
+  auto [a, pa_] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}, .reuse_port = true});
+  auto& pa = pa_;  // a named reference: clang 14 cannot capture a binding
   CHECK(sockopt(fd_of(a), SOL_SOCKET, SO_REUSEPORT) != 0);
   std::uint16_t port = sockname(a).port();
-  auto [b, pb] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", port}}, .reuse_port = true});
+  auto [b, pb_] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", port}}, .reuse_port = true});
+  auto& pb = pb_;  // a named reference: clang 14 cannot capture a binding
   CHECK(sockname(b).port() == port);
   CHECK(sockopt(fd_of(b), SOL_SOCKET, SO_REUSEPORT) != 0);
   a->close();
@@ -211,15 +223,18 @@ TEST_CASE("reuse_port lets two endpoints bind the same port", "[udp]") {
 
 TEST_CASE("local_addr binds, remote_addr connects, family alone opens an unbound socket", "[udp]") {
   EventLoop loop;
-  auto [server, server_p] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+  auto [server_, server_p_] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+  auto& server = server_;      // a named reference: clang 14 cannot capture a binding
+  auto& server_p = server_p_;  // a named reference: clang 14 cannot capture a binding
   SockAddr server_addr = sockname(server);
   server_p->on_datagram = [&](DgRecorder&, std::string_view data, const SockAddr& from) {
     server->sendto(std::string("echo:") + std::string(data), from);
   };
 
   SECTION("local_addr and remote_addr together") {
-    auto [t, p] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}},
-                                       .remote_addr = {{"127.0.0.1", server_addr.port()}}});
+    auto [t, p_] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}},
+                                        .remote_addr = {{"127.0.0.1", server_addr.port()}}});
+    auto& p = p_;  // a named reference: clang 14 cannot capture a binding
     CHECK(sockname(t).host() == "127.0.0.1");
     CHECK(*t->get_extra_info<SockAddr>("peername") == server_addr);
     t->sendto("a");
@@ -229,14 +244,16 @@ TEST_CASE("local_addr binds, remote_addr connects, family alone opens an unbound
     run_until(loop, [&] { return p->lost; });
   }
   SECTION("a host name is resolved with getaddrinfo") {
-    auto [t, p] = open_endpoint(
+    auto [t, p_] = open_endpoint(
         loop, {.remote_addr = {{"localhost", server_addr.port()}}, .family = AF_INET});
+    auto& p = p_;  // a named reference: clang 14 cannot capture a binding
     CHECK(*t->get_extra_info<SockAddr>("peername") == server_addr);
     t->close();
     run_until(loop, [&] { return p->lost; });
   }
   SECTION("family only: unbound until the first sendto") {
-    auto [t, p] = open_endpoint(loop, {.family = AF_INET});
+    auto [t, p_] = open_endpoint(loop, {.family = AF_INET});
+    auto& p = p_;  // a named reference: clang 14 cannot capture a binding
     t->sendto("b", server_addr);
     run_until(loop, [&] { return p->datagrams.size() == 1; });
     CHECK(p->datagrams[0].data == "echo:b");
@@ -254,7 +271,8 @@ TEST_CASE("sock= wraps an existing datagram socket", "[udp]") {
   sock.bind(SockAddr::ipv4("127.0.0.1", 0));
   SockAddr address = sock.getsockname();
   int fd = sock.fileno();
-  auto [t, p] = open_endpoint(loop, {.sock = std::move(sock)});
+  auto [t, p_] = open_endpoint(loop, {.sock = std::move(sock)});
+  auto& p = p_;  // a named reference: clang 14 cannot capture a binding
   CHECK(fd_of(t) == fd);
   CHECK(sockname(t) == address);
   t->sendto("self", address);

@@ -79,13 +79,17 @@ TEST_CASE("10,000 datagrams echoed, every payload checked", "[udp]") {
   constexpr int kTotal = 10000;
   constexpr int kWindow = 50;  // in flight at once: the kernel buffers never overflow
   EventLoop loop;
-  auto [server, server_p] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+  auto [server_, server_p_] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+  auto& server = server_;      // a named reference: clang 14 cannot capture a binding
+  auto& server_p = server_p_;  // a named reference: clang 14 cannot capture a binding
   server_p->keep_datagrams = false;
   server_p->on_datagram = [&](DgRecorder&, std::string_view data, const SockAddr& from) {
     server->sendto(data, from);
   };
-  auto [client, client_p] =
+  auto [client_, client_p_] =
       open_endpoint(loop, {.remote_addr = {{"127.0.0.1", sockname(server).port()}}});
+  auto& client = client_;      // a named reference: clang 14 cannot capture a binding
+  auto& client_p = client_p_;  // a named reference: clang 14 cannot capture a binding
   client_p->keep_datagrams = false;
 
   int next = 0;
@@ -120,8 +124,11 @@ TEST_CASE("10,000 datagrams echoed, every payload checked", "[udp]") {
 
 TEST_CASE("flow control over the send queue (AF_UNIX datagrams)", "[udp]") {
   EventLoop loop;
-  auto [ep, peer] = unix_pair_endpoint(loop);
-  auto [t, p] = ep;
+  auto [ep, peer_] = unix_pair_endpoint(loop);
+  auto& peer = peer_;  // a named reference: clang 14 cannot capture a binding
+  auto [t_, p_] = ep;
+  auto& t = t_;  // a named reference: clang 14 cannot capture a binding
+  auto& p = p_;  // a named reference: clang 14 cannot capture a binding
   t->set_write_buffer_limits(16000);
   CHECK(t->get_write_buffer_limits() == std::pair<std::size_t, std::size_t>(4000, 16000));
   int next = 0;
@@ -164,7 +171,8 @@ TEST_CASE("flow control over libuv's UDP send queue (IPv6, small send buffer)", 
     return;
   }
   EventLoop loop;
-  auto [server, server_p] = open_endpoint(loop, {.local_addr = {{"::1", 0}}});
+  auto [server, server_p_] = open_endpoint(loop, {.local_addr = {{"::1", 0}}});
+  auto& server_p = server_p_;  // a named reference: clang 14 cannot capture a binding
   // A tiny send buffer and a 1280-byte path MTU: a 5000-byte datagram needs more fragment
   // buffers than the socket may allocate, so the kernel refuses it (ENOBUFS, which libuv
   // treats as "try later") until the send buffer grows. That makes the queue path
@@ -174,7 +182,9 @@ TEST_CASE("flow control over libuv's UDP send queue (IPv6, small send buffer)", 
   sock.setsockopt(IPPROTO_IPV6, IPV6_MTU, 1280);
   sock.bind(SockAddr::ipv6("::1", 0));
   int fd = sock.fileno();
-  auto [t, p] = open_endpoint(loop, {.sock = std::move(sock)});
+  auto [t_, p_] = open_endpoint(loop, {.sock = std::move(sock)});
+  auto& t = t_;  // a named reference: clang 14 cannot capture a binding
+  auto& p = p_;  // a named reference: clang 14 cannot capture a binding
   t->set_write_buffer_limits(20000);
 
   SockAddr to = sockname(server);
@@ -207,8 +217,10 @@ TEST_CASE("flow control over libuv's UDP send queue (IPv6, small send buffer)", 
 TEST_CASE("sendto after close is dropped, with a warning from the 5th", "[udp]") {
   test_support::LogCapture log;
   EventLoop loop;
-  auto [server, server_p] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
-  auto [t, p] = open_endpoint(loop, {.remote_addr = {{"127.0.0.1", sockname(server).port()}}});
+  auto [server, server_p_] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+  auto& server_p = server_p_;  // a named reference: clang 14 cannot capture a binding
+  auto [t, p_] = open_endpoint(loop, {.remote_addr = {{"127.0.0.1", sockname(server).port()}}});
+  auto& p = p_;  // a named reference: clang 14 cannot capture a binding
   t->close();
   CHECK(t->is_closing());
   for (int i = 0; i < 6; ++i)
@@ -231,8 +243,10 @@ TEST_CASE("sendto after close is dropped, with a warning from the 5th", "[udp]")
 
 TEST_CASE("close() sends the queue before connection_lost; abort() drops it", "[udp]") {
   EventLoop loop;
-  auto [ep, peer] = unix_pair_endpoint(loop);
-  auto [t, p] = ep;
+  auto [ep, peer_] = unix_pair_endpoint(loop);
+  auto& peer = peer_;  // a named reference: clang 14 cannot capture a binding
+  auto [t, p_] = ep;
+  auto& p = p_;  // a named reference: clang 14 cannot capture a binding
   int next = 0;
   auto* endpoint = dynamic_cast<asyncuv::detail::DatagramEndpoint*>(t.get());
   REQUIRE(endpoint != nullptr);
@@ -269,7 +283,8 @@ TEST_CASE("exceptions from datagram_received and error_received reach the except
   EventLoop loop;
   stream_test::HandlerLog handler;
   handler.install(loop);
-  auto [t, p] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+  auto [t, p_] = open_endpoint(loop, {.local_addr = {{"127.0.0.1", 0}}});
+  auto& p = p_;  // a named reference: clang 14 cannot capture a binding
   p->on_datagram = [](DgRecorder&, std::string_view data, const SockAddr&) {
     if (data == "boom") throw std::runtime_error("datagram boom");
   };
@@ -344,12 +359,15 @@ TEST_CASE("AF_UNIX datagram endpoints: a path and an abstract name", "[udp]") {
     const bool abstract = names.server.front() == '\0';
     CAPTURE(abstract);
     EventLoop loop;
-    auto [server, server_p] = open_endpoint(loop, {.local_path = names.server});
+    auto [server_, server_p_] = open_endpoint(loop, {.local_path = names.server});
+    auto& server = server_;      // a named reference: clang 14 cannot capture a binding
+    auto& server_p = server_p_;  // a named reference: clang 14 cannot capture a binding
     server_p->on_datagram = [&](DgRecorder&, std::string_view data, const SockAddr& from) {
       server->sendto("pong:" + std::string(data), from);
     };
-    auto [client, client_p] = open_endpoint(
+    auto [client, client_p_] = open_endpoint(
         loop, {.local_path = names.client, .remote_path = names.server, .family = AF_UNIX});
+    auto& client_p = client_p_;  // a named reference: clang 14 cannot capture a binding
     CHECK(sockname(server) == SockAddr::unix_path(names.server));
     CHECK(*client->get_extra_info<SockAddr>("peername") == SockAddr::unix_path(names.server));
 
@@ -381,7 +399,8 @@ TEST_CASE("AF_UNIX local_path: a stale socket file is replaced", "[udp]") {
   struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   EventLoop loop;
-  auto [t, p] = open_endpoint(loop, {.local_path = path});
+  auto [t, p_] = open_endpoint(loop, {.local_path = path});
+  auto& p = p_;  // a named reference: clang 14 cannot capture a binding
   CHECK(sockname(t) == SockAddr::unix_path(path));
   t->sendto("to myself", SockAddr::unix_path(path));
   run_until(loop, [&] { return p->datagrams.size() == 1; });

@@ -290,7 +290,8 @@ TEST_CASE("an exception in data_received reaches the handler; the pipe stays ope
   });
   Pipe p;
   auto factory = [&loop] { return std::make_shared<Throwing>(loop); };
-  auto [t, proto] = run_task(loop, loop.connect_read_pipe(factory, p.r));
+  auto [t, proto_] = run_task(loop, loop.connect_read_pipe(factory, p.r));
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   REQUIRE(::write(p.w, "1", 1) == 1);
   run_until(loop, [&] { return messages.size() == 1; });
   CHECK(had_transport);

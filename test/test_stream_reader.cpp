@@ -552,7 +552,8 @@ TEST_CASE("streams: the reader pauses the transport above 2 * limit and resumes 
   EventLoop loop;
   auto [peer, mine] = stream_test::unix_pair();
   const std::size_t limit = 1000;
-  auto [reader, writer] = run(loop, wrap_socket(std::move(mine), limit));
+  auto [reader_, writer] = run(loop, wrap_socket(std::move(mine), limit));
+  auto& reader = reader_;  // a named reference: clang 14 cannot capture a binding
   auto transport = writer.transport();
   const std::string data = stream_test::pattern(20000, 7);
   REQUIRE(::write(peer.fileno(), data.data(), data.size()) == static_cast<ssize_t>(data.size()));

@@ -23,7 +23,8 @@ TEST_CASE("43. order: connection_made, data_received, eof_received, connection_l
   for (bool tcp : {true, false}) {
     CAPTURE(tcp);
     EventLoop loop;
-    auto [peer, mine] = tcp ? tcp_pair() : unix_pair();
+    auto [peer, mine_] = tcp ? tcp_pair() : unix_pair();
+    auto& mine = mine_;  // a named reference: clang 14 cannot capture a binding
     int peer_fd = peer.fileno();
     std::shared_ptr<Recorder> proto;
     std::shared_ptr<Transport> transport;
@@ -71,7 +72,8 @@ TEST_CASE("43. connection_made runs through call_soon, reading starts after it",
   EventLoop loop;
   auto [peer, mine] = unix_pair();
   REQUIRE(::write(peer.fileno(), "early", 5) == 5);  // already there when the transport starts
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t, proto_] = attach(loop, std::move(mine));
+  auto& proto = proto_;      // a named reference: clang 14 cannot capture a binding
   CHECK_FALSE(proto->made);  // nothing runs synchronously
   run_until(loop, [&] { return proto->received == "early"; });
   CHECK(proto->events == std::vector<std::string>{"made", "data"});
@@ -83,7 +85,8 @@ TEST_CASE("44. eof_received() returning true keeps the connection half-open", "[
   EventLoop loop;
   auto [peer, mine] = tcp_pair();
   int peer_fd = peer.fileno();
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t, proto_] = attach(loop, std::move(mine));
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   proto->keep_open_on_eof = true;
   ::shutdown(peer_fd, SHUT_WR);
   run_until(loop, [&] { return proto->eof; });
@@ -109,8 +112,10 @@ TEST_CASE("45. write after close is dropped (warning from the 5th); write after 
           "[transport]") {
   test_support::LogCapture log;
   EventLoop loop;
-  auto [peer, mine] = unix_pair();
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [peer_, mine] = unix_pair();
+  auto& peer = peer_;  // a named reference: clang 14 cannot capture a binding
+  auto [t, proto_] = attach(loop, std::move(mine));
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   run_until(loop, [&] { return proto->made; });
 
   SECTION("write of 0 bytes does nothing") {
@@ -169,7 +174,9 @@ TEST_CASE("46. close() flushes 4 MiB first; the peer gets every byte, then EOF",
     int peer_fd = peer.fileno();
     small_kernel_buffers(peer);
     small_kernel_buffers(mine);
-    auto [t, proto] = attach(loop, std::move(mine));
+    auto [t_, proto_] = attach(loop, std::move(mine));
+    auto& t = t_;          // a named reference: clang 14 cannot capture a binding
+    auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
     run_until(loop, [&] { return proto->made; });
     const std::string data = pattern(4 << 20, tcp ? 46 : 460);
     t->write(data);
@@ -198,7 +205,8 @@ TEST_CASE("47. abort() drops the buffer; connection_lost(null) next iteration", 
   auto [peer, mine] = tcp_pair();
   small_kernel_buffers(peer);
   small_kernel_buffers(mine);
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t, proto_] = attach(loop, std::move(mine));
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   run_until(loop, [&] { return proto->made; });
   t->write(pattern(4 << 20));
   REQUIRE(t->get_write_buffer_size() > 0);
@@ -222,7 +230,9 @@ TEST_CASE("48. write flow control: limits, one pause above high, one resume at o
   EventLoop loop;
   auto [peer, mine] = unix_pair();
   int peer_fd = peer.fileno();
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t_, proto_] = attach(loop, std::move(mine));
+  auto& t = t_;          // a named reference: clang 14 cannot capture a binding
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   run_until(loop, [&] { return proto->made; });
 
   CHECK(t->get_write_buffer_limits() == std::pair<std::size_t, std::size_t>(16384, 65536));
@@ -286,7 +296,8 @@ TEST_CASE("48. exceptions from pause_writing / resume_writing go to the exceptio
   EventLoop loop;
   HandlerLog handler;
   handler.install(loop);
-  auto [peer, mine] = unix_pair();
+  auto [peer_, mine] = unix_pair();
+  auto& peer = peer_;  // a named reference: clang 14 cannot capture a binding
   auto proto = std::make_shared<ThrowingFlowControl>();
   auto t = asyncuv::detail::make_socket_transport(loop, std::move(mine), proto);
   run_until(loop, [&] { return proto->made; });
@@ -338,7 +349,8 @@ TEST_CASE("get_extra_info: peername, sockname, socket; unknown names give the de
   SockAddr mine_name = mine.getsockname();
   SockAddr peer_name = peer.getsockname();
   int fd = mine.fileno();
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t, proto_] = attach(loop, std::move(mine));
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   CHECK(t->get_extra_info<SockAddr>("sockname") == mine_name);
   CHECK(t->get_extra_info<SockAddr>("peername") == peer_name);
   CHECK(t->get_extra_info<int>("socket") == fd);
@@ -353,7 +365,8 @@ TEST_CASE("the transport owns its fd: add_reader refuses it until the transport 
   EventLoop loop;
   auto [peer, mine] = unix_pair();
   int fd = mine.fileno();
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t, proto_] = attach(loop, std::move(mine));
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   CHECK_THROWS_WITH(loop.add_reader(fd, [] {}),
                     Catch::StartsWith("File descriptor " + std::to_string(fd) +
                                       " is used by transport <SocketTransport"));
@@ -395,7 +408,8 @@ TEST_CASE("make_socket_transport checks its arguments", "[transport]") {
 TEST_CASE("pause_reading / resume_reading stop and restart data_received", "[transport]") {
   EventLoop loop;
   auto [peer, mine] = unix_pair();
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t, proto_] = attach(loop, std::move(mine));
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   run_until(loop, [&] { return proto->made; });
   CHECK(t->is_reading());
   t->pause_reading();
@@ -422,7 +436,8 @@ TEST_CASE("write_eof() half-closes after the buffer drained; the peer may still 
   int peer_fd = peer.fileno();
   small_kernel_buffers(peer);
   small_kernel_buffers(mine);
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t, proto_] = attach(loop, std::move(mine));
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   run_until(loop, [&] { return proto->made; });
   const std::string data = pattern(8 << 20, 9);
   t->write(data);
@@ -451,7 +466,8 @@ TEST_CASE("repr describes the transport", "[transport]") {
   EventLoop loop;
   auto [peer, mine] = unix_pair();
   int fd = mine.fileno();
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t, proto_] = attach(loop, std::move(mine));
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   auto* st = dynamic_cast<asyncuv::detail::StreamTransport*>(t.get());
   REQUIRE(st != nullptr);
   run_until(loop, [&] { return proto->made; });

@@ -168,7 +168,8 @@ TEST_CASE("BufferedProtocol: data lands in the protocol's own buffer", "[transpo
     EventLoop loop;
     auto [peer, mine] = tcp ? tcp_pair() : unix_pair();
     auto collector = std::make_shared<Collector>();
-    auto [tp, recorder] = attach(loop, std::move(peer));
+    auto [tp, recorder_] = attach(loop, std::move(peer));
+    auto& recorder = recorder_;  // a named reference: clang 14 cannot capture a binding
     auto t = make_socket_transport(loop, std::move(mine), collector);
     const std::string data = pattern(1 << 20, 5);
     run_until(loop, [&] { return recorder->made; });
@@ -193,7 +194,8 @@ TEST_CASE("a reset peer gives connection_lost(ConnectionResetError) and no handl
   HandlerLog handler;
   handler.install(loop);
   auto [peer, mine] = tcp_pair();
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t, proto_] = attach(loop, std::move(mine));
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   run_until(loop, [&] { return proto->made; });
   SECTION("while reading") {
     struct linger lg {
@@ -268,7 +270,8 @@ TEST_CASE("exceptions from protocol callbacks go to the handler and abort the tr
   int peer_fd = peer.fileno();
 
   SECTION("data_received") {
-    auto [t, proto] = attach(loop, std::move(mine));
+    auto [t, proto_] = attach(loop, std::move(mine));
+    auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
     proto->on_data = [](Recorder&, std::string_view) { throw Boom(); };
     REQUIRE(::write(peer_fd, "x", 1) == 1);
     run_until(loop, [&] { return proto->lost; });
@@ -320,7 +323,8 @@ TEST_CASE("exceptions from protocol callbacks go to the handler and abort the tr
     CHECK(holds<Boom>(proto->lost_exc));
   }
   SECTION("connection_made: reported as a callback error; the transport stays open") {
-    auto [t, proto] = attach(loop, std::move(mine));
+    auto [t, proto_] = attach(loop, std::move(mine));
+    auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
     proto->on_made = [](Recorder&) { throw Boom(); };
     REQUIRE(::write(peer_fd, "x", 1) == 1);
     run_until(loop, [&] { return proto->received == "x"; });
@@ -331,7 +335,8 @@ TEST_CASE("exceptions from protocol callbacks go to the handler and abort the tr
     run_until(loop, [&] { return proto->lost; });
   }
   SECTION("connection_lost: reported; the socket is closed all the same") {
-    auto [t, proto] = attach(loop, std::move(mine));
+    auto [t, proto_] = attach(loop, std::move(mine));
+    auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
     int fd = t->get_extra_info<int>("socket").value();
     proto->on_lost = [](Recorder&) { throw Boom(); };
     t->close();
@@ -343,7 +348,8 @@ TEST_CASE("exceptions from protocol callbacks go to the handler and abort the tr
     CHECK(t->get_protocol() == nullptr);
   }
   SECTION("a fatal exception (KeyboardInterrupt) leaves run_forever") {
-    auto [t, proto] = attach(loop, std::move(mine));
+    auto [t, proto_] = attach(loop, std::move(mine));
+    auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
     proto->on_data = [](Recorder&, std::string_view) { throw asyncuv::KeyboardInterrupt(); };
     REQUIRE(::write(peer_fd, "x", 1) == 1);
     auto watchdog = loop.call_later(10, [&] { loop.stop(); });
@@ -396,7 +402,8 @@ TEST_CASE("closing from inside callbacks", "[transport]") {
   small_kernel_buffers(peer);
   small_kernel_buffers(mine);
   int peer_fd = peer.fileno();
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t, proto_] = attach(loop, std::move(mine));
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   const std::string reply = pattern(2 << 20, 12);
 
   SECTION("close() in data_received after a large write: the reply arrives, then EOF") {
@@ -550,8 +557,10 @@ TEST_CASE("closing the loop with open connections closes their sockets, calls no
 
 TEST_CASE("writelines writes the pieces in order", "[transport]") {
   EventLoop loop;
-  auto [peer, mine] = unix_pair();
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [peer_, mine] = unix_pair();
+  auto& peer = peer_;  // a named reference: clang 14 cannot capture a binding
+  auto [t, proto_] = attach(loop, std::move(mine));
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   t->writelines({"a", "bc", "", "def"});
   t->close();
   std::string got;

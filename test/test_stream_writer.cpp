@@ -340,7 +340,8 @@ TEST_CASE("streams: dropping every handle of an open connection closes it", "[st
 
 TEST_CASE("streams: a reader kept without its writer still closes the connection", "[streams]") {
   EventLoop loop;
-  auto [peer, mine] = stream_test::unix_pair();
+  auto [peer_, mine] = stream_test::unix_pair();
+  auto& peer = peer_;  // a named reference: clang 14 cannot capture a binding
   std::optional<StreamReader> reader;
   {
     auto pair = run(loop, wrap_socket(std::move(mine)));

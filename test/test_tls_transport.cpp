@@ -225,8 +225,9 @@ TEST_CASE("TLS: a BufferedProtocol receives through its own buffers", "[tls]") {
   asyncuv::ConnectionOptions options;
   options.ssl = client_context(certs.ca);
   options.server_hostname = "localhost";
-  auto [transport, collector] = run_task(
+  auto [transport, collector_] = run_task(
       loop, loop.create_connection(factory, "127.0.0.1", server->port, std::move(options)));
+  auto& collector = collector_;  // a named reference: clang 14 cannot capture a binding
   const std::string data = pattern(300 * 1000, 5);
   transport->write(data);
   run_until(loop, [&] { return collector->received.size() == data.size(); });

@@ -91,8 +91,9 @@ TEST_CASE("TLS: start_tls upgrades a plain connection on both sides", "[tls]") {
   const std::uint16_t port = server->sockets().at(0).getsockname().port();
 
   auto recorder_factory = [] { return std::make_shared<Recorder>(); };
-  auto [plain, client] =
+  auto [plain, client_] =
       run_task(loop, loop.create_connection(recorder_factory, "127.0.0.1", port));
+  auto& client = client_;  // a named reference: clang 14 cannot capture a binding
   plain->write("STARTTLS\n");
   run_until(loop, [&] { return client->received == "OK\n"; });
   std::shared_ptr<Transport> tls =
@@ -173,9 +174,10 @@ TEST_CASE("TLS over Unix sockets", "[tls]") {
   asyncuv::UnixConnectionOptions options;
   options.ssl = client_context(certs.ca);
   options.server_hostname = "localhost";
-  auto [transport, client] =
+  auto [transport, client_] =
       run_task(loop, loop.create_unix_connection([] { return std::make_shared<Recorder>(); }, path,
                                                  std::move(options)));
+  auto& client = client_;  // a named reference: clang 14 cannot capture a binding
   const std::string data = stream_test::pattern(1024 * 1024, 9);
   transport->write(data);
   run_until(loop, [&] { return client->received.size() == data.size(); });

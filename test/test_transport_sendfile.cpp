@@ -142,7 +142,9 @@ TEST_CASE("sendfile: sendfile(2) on a socket transport, after the buffered data"
   small_kernel_buffers(peer);
   small_kernel_buffers(mine);
   int peer_fd = peer.fileno();
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t_, proto_] = attach(loop, std::move(mine));
+  auto& t = t_;          // a named reference: clang 14 cannot capture a binding
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   run_until(loop, [&] { return proto->made; });
 
   const std::string header = pattern(1 << 20, 3);
@@ -185,7 +187,9 @@ TEST_CASE("sendfile: offset and count; the file position ends after the last byt
   EventLoop loop;
   auto [peer, mine] = unix_pair();
   int peer_fd = peer.fileno();
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t_, proto_] = attach(loop, std::move(mine));
+  auto& t = t_;          // a named reference: clang 14 cannot capture a binding
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   const std::string content = pattern(1 << 20, 8);
   TempFile file(content);
   std::string got;
@@ -202,7 +206,9 @@ TEST_CASE("sendfile: offset and count; the file position ends after the last byt
   CHECK(got == content.substr(1000));
   // count 0 is refused (asyncio: "count must be a positive integer").
   auto [peer2, mine2] = unix_pair();
-  auto [t2, proto2] = attach(loop, std::move(mine2));
+  auto [t2_, proto2_] = attach(loop, std::move(mine2));
+  auto& t2 = t2_;          // a named reference: clang 14 cannot capture a binding
+  auto& proto2 = proto2_;  // a named reference: clang 14 cannot capture a binding
   auto zero = [&]() -> Task<std::size_t> { co_return co_await loop.sendfile(t2, file.fd, 0, 0); };
   CHECK_THROWS_MATCHES(run_with(loop, zero(), [] {}), asyncuv::ValueError,
                        Catch::Message("count must be a positive integer (got 0)"));
@@ -220,7 +226,9 @@ TEST_CASE("sendfile: a file sendfile(2) cannot send falls back to reading and wr
   EventLoop loop;
   auto [peer, mine] = unix_pair();
   int peer_fd = peer.fileno();
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t_, proto_] = attach(loop, std::move(mine));
+  auto& t = t_;          // a named reference: clang 14 cannot capture a binding
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   int pipe_fds[2];
   REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
   const std::string content = pattern(40000, 21);
@@ -300,10 +308,13 @@ TEST_CASE("sendfile: other transports get the fallback, with flow control", "[tr
 
 TEST_CASE("sendfile: the peer going away fails the transfer", "[transport]") {
   EventLoop loop;
-  auto [peer, mine] = tcp_pair();
+  auto [peer_, mine] = tcp_pair();
+  auto& peer = peer_;  // a named reference: clang 14 cannot capture a binding
   small_kernel_buffers(peer);
   small_kernel_buffers(mine);
-  auto [t, proto] = attach(loop, std::move(mine));
+  auto [t_, proto_] = attach(loop, std::move(mine));
+  auto& t = t_;          // a named reference: clang 14 cannot capture a binding
+  auto& proto = proto_;  // a named reference: clang 14 cannot capture a binding
   run_until(loop, [&] { return proto->made; });
   const std::string content = pattern(8 << 20, 6);
   TempFile file(content);
