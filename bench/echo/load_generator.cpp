@@ -1,13 +1,15 @@
 // Load generator for the TCP echo benchmark (bench/echo/run.sh). Single-threaded, raw epoll.
 //
 //   load_generator [--host H] [--port P] [--connections N] [--size S] [--seconds D]
-//                  [--warmup W] [--wait T] [--timeout T] [--server-pid PID]
+//                  [--warmup W] [--wait T] [--timeout T] [--server-pid PID] [--rss-every S]
 //       N connections in request/response lock-step: each sends an S-byte message, waits for
 //       the whole S-byte echo (checked byte for byte; an echo still incomplete after --timeout
 //       seconds, default 10, is an error), then sends the next. After W seconds of
 //       warm-up, D seconds are measured. Prints one "RESULT key=value ..." line: requests/s,
 //       p50/p99 latency, and with --server-pid the server's CPU time per request (utime+stime
-//       of /proc/PID/stat over the measured window, all threads).
+//       of /proc/PID/stat over the measured window, all threads). With --rss-every S (and
+//       --server-pid), every S seconds of the run it also prints a progress line
+//       "SAMPLE t=... server_rss_kib=... requests=..." (the soak test, bench/soak.sh).
 //   load_generator --idle N [--hold T] [--server-pid PID] [--host H] [--port P]
 //       Opens N connections, each echoing one byte once (so the server has accepted and served
 //       it), then leaves them idle. With --server-pid, prints the server's RSS before and after
@@ -56,6 +58,7 @@ struct Options {
   long server_pid = 0;
   int idle = 0;
   double hold = 0.0;
+  double rss_every = 0.0;  // seconds between SAMPLE lines; 0: none
 };
 
 [[noreturn]] void fail(int status, const std::string& message) {
@@ -71,7 +74,7 @@ struct Options {
   std::fprintf(stderr,
                "usage: load_generator [--host H] [--port P] [--connections N] [--size BYTES]\n"
                "                      [--seconds D] [--warmup W] [--wait T] [--timeout T]\n"
-               "                      [--server-pid PID]\n"
+               "                      [--server-pid PID] [--rss-every S]\n"
                "       load_generator --idle N [--hold T] [--server-pid PID] [--host H] "
                "[--port P]\n");
   std::exit(2);
@@ -106,12 +109,14 @@ Options parse(int argc, char** argv) {
       o.idle = std::atoi(value);
     } else if (arg == "--hold") {
       o.hold = std::atof(value);
+    } else if (arg == "--rss-every") {
+      o.rss_every = std::atof(value);
     } else {
       usage();
     }
   }
   if (o.port <= 0 || o.port > 65535 || o.connections <= 0 || o.size == 0 || o.seconds <= 0 ||
-      o.warmup < 0 || o.idle < 0)
+      o.warmup < 0 || o.idle < 0 || o.rss_every < 0)
     usage();
   return o;
 }
@@ -282,6 +287,10 @@ class LoadRun {
       : options_(o), scratch_(std::max<std::size_t>(o.size, 65536)) {}
 
   void run() {
+    // Thousands of connections (the soak test) need more than the usual 1024 descriptors.
+    if (static_cast<rlim_t>(options_.connections) + 16 > raise_fd_limit())
+      fail(2, "--connections " + std::to_string(options_.connections) +
+                  " needs more file descriptors than RLIMIT_NOFILE allows");
     socklen_t length = 0;
     sockaddr_storage address = resolve(options_, length);
     auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
@@ -311,11 +320,19 @@ class LoadRun {
     double server_cpu_start = 0;
     double own_cpu_start = 0;
     Clock::time_point next_stall_check = start;
+    Clock::time_point next_sample = start + to_duration(options_.rss_every);
     for (;;) {
       Clock::time_point now = Clock::now();
       if (now >= next_stall_check) {
         check_stalls(now);
         next_stall_check = now + std::chrono::milliseconds(100);
+      }
+      if (options_.rss_every > 0 && now >= next_sample) {
+        // Counted over the whole run (warm-up included): the soak test watches for growth.
+        std::printf("SAMPLE t=%.1f server_rss_kib=%ld requests=%llu\n", seconds_since(start, now),
+                    process_rss_kib(options_.server_pid), total_completed_);
+        std::fflush(stdout);
+        next_sample = now + to_duration(options_.rss_every);
       }
       if (!measuring && now >= measure_from_) {
         measuring = true;
@@ -413,6 +430,7 @@ class LoadRun {
               std::chrono::duration<double, std::micro>(now - c.started).count()));
         }
         if (measuring && now < measure_until_) ++completed_;
+        ++total_completed_;
         begin_request(c, now);
       }
     }
@@ -442,6 +460,7 @@ class LoadRun {
   std::vector<Connection> connections_;
   std::vector<char> scratch_;
   std::vector<float> latencies_;
+  unsigned long long total_completed_ = 0;  // every checked echo, warm-up included
   Clock::time_point measure_from_;
   Clock::time_point measure_until_;
   unsigned long long completed_ = 0;
