@@ -88,6 +88,7 @@ TEST_CASE("fault 54: clients vanishing mid-TLS-handshake: server survives, nothi
   const SockAddr address = server->server->sockets().at(0).getsockname();
   // One real connection first: what stays open for the loop's life is then counted.
   REQUIRE(run_task(loop, echo_once(&loop, server->port, client)));
+  run_until(loop, [&] { return server->peers.back()->lost; });  // its server side is gone too
   const int fds_before = server_test::open_fd_count();
   const std::size_t peers_before = server->peers.size();
   const std::string hello = client_hello();
