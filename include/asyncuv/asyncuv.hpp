@@ -3,6 +3,8 @@
 
 #include "asyncuv/as_completed.hpp"
 #include "asyncuv/async_generator.hpp"
+#include "asyncuv/context.hpp"
+#include "asyncuv/contextvars.hpp"
 #include "asyncuv/datagram.hpp"
 #include "asyncuv/dns.hpp"
 #include "asyncuv/eager_tasks.hpp"

@@ -78,6 +78,11 @@ class TaskStateBase : public FutureCore {
   /// Runs one step: resumes the coroutine where it waits (asyncio Task.__step).
   void step();
 
+  /// The context every step runs in (asyncio 3.12 Task.get_context()).
+  Context get_context();
+  /// create_task(..., context=): runs the task in `context` itself (before start()).
+  void set_context(const Context& context);
+
   // Intrusive list of a loop's pending tasks (EventLoop::all_tasks).
   TaskStateBase* prev_task = nullptr;
   TaskStateBase* next_task = nullptr;
@@ -86,6 +91,8 @@ class TaskStateBase : public FutureCore {
  private:
   void unregister() noexcept;
   void schedule_step();
+  void run_step();
+  void step_in_context();
 
   std::coroutine_handle<> frame_;
   std::coroutine_handle<> resume_at_;
@@ -250,6 +257,10 @@ class Task {
   /// The loop the task runs on.
   EventLoop& get_loop() const { return state_->loop(); }
 
+  /// The context the task's steps run in (asyncio 3.12 Task.get_context()): a copy of the
+  /// context current at create_task, or the one given to it.
+  Context get_context() const { return state_->get_context(); }
+
   /// Adds fn(task) as a done-callback (through call_soon, registration order); returns an id.
   template <class F>
   requires std::invocable<F&, Task<T>> std::uint64_t add_done_callback(F fn)
@@ -337,6 +348,7 @@ class AnyTask {
   void set_name(std::string name) const { state_->set_name(std::move(name)); }
   std::string repr() const { return state_->repr(); }
   EventLoop& get_loop() const { return state_->loop(); }
+  Context get_context() const { return state_->get_context(); }
 
   /// The typed task, if this is a Task<T> (empty otherwise).
   template <class T>
@@ -411,6 +423,15 @@ Task<T> EventLoop::create_task(Task<T> coro, std::string name, std::optional<boo
   }
   coro.state()->start(*this, std::move(name), eager_start.value_or(false));
   return coro;
+}
+
+template <class T>
+Task<T> EventLoop::create_task(Task<T> coro, const Context& context, std::string name,
+                               std::optional<bool> eager_start) {
+  if (coro && !coro.state()->started() && !coro.state()->done()) {
+    coro.state()->set_context(context);
+  }
+  return create_task(std::move(coro), std::move(name), eager_start);
 }
 
 template <class T>
