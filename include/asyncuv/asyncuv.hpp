@@ -14,6 +14,7 @@
 #include "asyncuv/exceptions.hpp"
 #include "asyncuv/executors.hpp"
 #include "asyncuv/futures.hpp"
+#include "asyncuv/graph.hpp"
 #include "asyncuv/handle.hpp"
 #include "asyncuv/helpers.hpp"
 #include "asyncuv/locks.hpp"
