@@ -162,7 +162,9 @@ void EventLoop::close_services() noexcept {
 void detail::LoopService::schedule(EventLoop& loop, HandleImpl* h) {
   retain(h);  // the ready queue's reference
   retain(h);  // adopted, and dropped, by the Handle that push_ready returns
-  (void)loop.push_ready(h);
+  // A persistent handle keeps the context it took when it was registered (asyncio's
+  // add_reader / add_signal_handler handle is made once).
+  (void)loop.push_ready_raw(h);
 }
 
 void EventLoop::stop() noexcept {
@@ -189,7 +191,9 @@ void EventLoop::update_idle() noexcept {
   }
 }
 
-TimerHandle EventLoop::push_timer(detail::HandleImpl* h, double when) {
+TimerHandle EventLoop::push_timer(detail::HandleImpl* h, double when, bool capture) {
+  if (capture && detail::contexts_in_use()) [[unlikely]]
+    h->context = detail::capture_context();
   if (std::isnan(when)) {
     detail::release(h);
     detail::release(h);
@@ -230,10 +234,13 @@ void EventLoop::rearm_timer() noexcept {
   uv_timer_start(wake_timer_.get(), &EventLoop::on_wake_timer, static_cast<uint64_t>(timeout), 0);
 }
 
-Handle EventLoop::push_threadsafe(detail::HandleImpl* h) {
+Handle EventLoop::push_threadsafe(detail::HandleImpl* h, bool capture) {
+  // The calling thread's context, as asyncio's call_soon_threadsafe copies it.
+  if (capture && detail::contexts_in_use()) [[unlikely]]
+    h->context = detail::capture_context();
   if (on_loop_thread() && !closed_) {
     // Same thread: exactly call_soon, keeping FIFO order with plain call_soon calls.
-    return push_ready(h);
+    return push_ready_raw(h);
   }
   h->shared_across_threads = true;
   {

@@ -65,7 +65,18 @@ std::optional<Handle> ExceptionContext::handle() const {
 }
 
 ExceptionContext& ExceptionContext::set_handle(Handle handle) {
+  if (handle) {
+    // The handle's context, without making one for a handle that has none (a fresh one).
+    has_run_context_ = true;
+    run_context_ = detail::ContextRef::share(handle.impl()->context);
+  }
   return set("handle", std::move(handle));
+}
+
+ExceptionContext& ExceptionContext::set_run_context(Context context) {
+  has_run_context_ = true;
+  run_context_ = detail::ContextRef::share(context.impl());
+  return *this;
 }
 
 std::optional<int> ExceptionContext::socket() const {

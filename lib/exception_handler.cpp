@@ -44,7 +44,19 @@ void EventLoop::call_exception_handler(const ExceptionContext& context) {
   try {
     // Copy: the handler may replace itself while it runs.
     ExceptionHandler handler = handler_;
-    handler(*this, context);
+    if (context.has_run_context()) {
+      // asyncio 3.12: ctx.run(handler, loop, context) with the failing task's or handle's
+      // context; entering a context that is entered elsewhere fails as ctx.run does.
+      struct InContext {
+        detail::ContextSwitch in;
+        ~InContext() {
+          if (detail::ContextImpl* made = in.leave()) detail::release_context(made);
+        }
+      } scope{detail::ContextSwitch(context.run_context())};
+      handler(*this, context);
+    } else {
+      handler(*this, context);
+    }
   } catch (...) {
     if (is_fatal_current()) throw;
     try {

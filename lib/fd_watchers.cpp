@@ -118,6 +118,7 @@ Handle FdWatchers::add(int fd, int event, HandleImpl* h) {
   Handle handle(h);
   release(h);  // make_handle counted a queue's reference; the watch holds `handle` instead
   h->persistent = true;
+  if (contexts_in_use() && h->context == nullptr) h->context = capture_context();
   if (loop_.is_closed()) throw RuntimeError("Event loop is closed");
   if (fd < 0) throw_invalid_fd(fd);
 

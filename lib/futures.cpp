@@ -24,6 +24,7 @@ const char* state_name(FutureCore::State s) {
 FutureCore::FutureCore(EventLoop& loop) : anchor_(loop.anchor()) {}
 
 FutureCore::~FutureCore() {
+  ContextRef context_owned(context_);
   if (!exception_ || exception_retrieved_) return;
   std::string message = std::string(kind_) + " exception was never retrieved";
   EventLoop* loop = loop_if_alive();
@@ -35,6 +36,7 @@ FutureCore::~FutureCore() {
   // The object itself is being destroyed: the context carries its description.
   context.set("future", "<" + std::string(kind_) +
                             " finished exception=" + describe_exception(exception_) + ">");
+  if (context_ != nullptr) context.set_run_context(Context(ContextRef::share(context_)));
   try {
     loop->call_exception_handler(context);
   } catch (...) {
@@ -89,12 +91,25 @@ void FutureCore::finish() {
 }
 
 std::uint64_t FutureCore::add_callback(Callback cb, void (*tag)()) {
+  // asyncio's add_done_callback(fn, context=None) takes copy_context().
+  ContextRef context;
+  if (contexts_in_use()) [[unlikely]]
+    context = ContextRef(capture_context());
+  return add_entry(std::move(cb), tag, std::move(context));
+}
+
+std::uint64_t FutureCore::add_callback_in_context(Callback cb, ContextImpl* context) {
+  return add_entry(std::move(cb), nullptr, ContextRef::share(context));
+}
+
+std::uint64_t FutureCore::add_entry(Callback cb, void (*tag)(), ContextRef context) {
   std::uint64_t id = next_callback_id_++;
   if (done()) {
     // Already done: scheduled at once, still through call_soon.
-    loop().call_soon([cb = std::move(cb), self = shared_from_this()]() mutable { cb(self); });
+    loop().call_soon_in(context.get(),
+                        [cb = std::move(cb), self = shared_from_this()]() mutable { cb(self); });
   } else {
-    callbacks_.push_back(Entry{id, tag, std::move(cb)});
+    callbacks_.push_back(Entry{id, tag, std::move(cb), std::move(context)});
   }
   return id;
 }
@@ -115,7 +130,8 @@ void FutureCore::schedule_callbacks() {
   EventLoop& l = loop();
   auto self = shared_from_this();
   for (Entry& e : callbacks) {
-    l.call_soon([cb = std::move(e.fn), self]() mutable { cb(self); });
+    // Each in the context it was added with (asyncio: call_soon(cb, self, context=ctx)).
+    l.call_soon_in(e.context.get(), [cb = std::move(e.fn), self]() mutable { cb(self); });
   }
 }
 

@@ -1,6 +1,7 @@
 // asyncio.Handle / TimerHandle behaviour.
 #include "asyncuv/handle.hpp"
 
+#include "asyncuv/context.hpp"
 #include "asyncuv/detail/timer_heap.hpp"
 
 #include <cstdio>
@@ -32,6 +33,20 @@ void Handle::cancel() noexcept {
   impl_->cancelled = true;
   detail::drop_callback(impl_);
   if (impl_->in_heap && impl_->heap != nullptr) impl_->heap->note_cancelled(impl_);
+}
+
+Context Handle::get_context() const {
+  if (impl_ == nullptr) return Context();
+  if (impl_->context == nullptr) {
+    if (impl_->running) {
+      // Running in a fresh empty context: hand out the one a ContextVar.set would
+      // materialize; the loop gives it to this handle when the callback returns.
+      return Context(detail::ContextRef::share(detail::materialize_current_context()));
+    }
+    // Not running: the fresh empty context it will run in, made now so it keeps its identity.
+    impl_->context = detail::new_context(nullptr);
+  }
+  return Context(detail::ContextRef::share(impl_->context));
 }
 
 bool Handle::cancelled() const noexcept {

@@ -278,6 +278,9 @@ struct TaskGroupState {
                                    parent_text + " is already completed",
                                exc);
       context.set("task", task->repr());
+      if (auto* t = dynamic_cast<TaskStateBase*>(task.get())) {
+        context.set_run_context(t->get_context());
+      }
       loop->call_exception_handler(context);
       return;
     }

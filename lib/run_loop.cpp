@@ -131,13 +131,20 @@ void EventLoop::run_handle(detail::HandleImpl* h) {
   const bool debug = debug_;
   h->running = true;
   double started = debug ? time() : 0.0;
-  try {
-    h->ops->invoke(h);
-    h->running = false;
-  } catch (...) {
-    h->running = false;
-    // Report first: the message describes the callback with its arguments, as asyncio does.
-    report_callback_error(h, std::current_exception());
+  if (detail::contexts_in_use()) [[unlikely]] {
+    run_handle_in_context(h);
+  } else {
+    try {
+      h->ops->invoke(h);
+      h->running = false;
+    } catch (...) {
+      h->running = false;
+      // Report first: the message describes the callback with its arguments, as asyncio does.
+      report_callback_error(h, std::current_exception());
+    }
+    // The callback created the first context of the process: what it set belongs to it.
+    if (detail::contexts_in_use()) [[unlikely]]
+      h->context = detail::claim_current_context();
   }
   // A slow callback is logged whether or not it threw (asyncio times handle._run()).
   if (debug && !fatal_) [[unlikely]] {
@@ -152,6 +159,25 @@ void EventLoop::run_handle(detail::HandleImpl* h) {
   }
   // The callback ran: release what it captured now rather than when the last Handle goes.
   if (!h->persistent || h->cancelled) detail::drop_callback(h);
+}
+
+void EventLoop::run_handle_in_context(detail::HandleImpl* h) {
+  // asyncio's Handle._run: self._context.run(callback). The exception handler is called after
+  // leaving it; call_exception_handler runs a custom handler inside it again (3.12).
+  std::exception_ptr error;
+  try {
+    detail::ContextSwitch in_context(h->context);
+    try {
+      h->ops->invoke(h);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (detail::ContextImpl* made = in_context.leave()) h->context = made;
+  } catch (...) {
+    error = std::current_exception();  // the context was entered elsewhere (RuntimeError)
+  }
+  h->running = false;
+  if (error) report_callback_error(h, std::move(error));
 }
 
 void EventLoop::report_callback_error(detail::HandleImpl* h, std::exception_ptr e) {

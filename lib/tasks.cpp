@@ -65,6 +65,7 @@ TaskStateBase::~TaskStateBase() {
     if (EventLoop* loop = loop_if_alive()) {
       ExceptionContext context("Task was destroyed but it is pending!");
       context.set("task", text);
+      if (context_ != nullptr) context.set_run_context(Context(ContextRef::share(context_)));
       try {
         loop->call_exception_handler(context);
       } catch (...) {
@@ -80,6 +81,9 @@ TaskStateBase::~TaskStateBase() {
 
 void TaskStateBase::start(EventLoop& loop, std::string name, bool eager) {
   attach(loop);
+  // asyncio's Task.__init__: self._context = copy_context() unless context= was given.
+  if (context_ == nullptr && contexts_in_use()) [[unlikely]]
+    context_ = capture_context();
   started_ = true;
   if (name.empty()) {
     number_ = next_task_number();  // formatted lazily by name()
@@ -118,7 +122,9 @@ void TaskStateBase::unregister() noexcept {
 
 void TaskStateBase::schedule_step() {
   auto self = std::static_pointer_cast<TaskStateBase>(shared_from_this());
-  loop().call_soon([self = std::move(self)] { self->step(); });
+  // In the task's own context (asyncio: call_soon(self.__step, context=self._context)): no
+  // copy, and step() then finds it current already.
+  loop().call_soon_in(context_, [self = std::move(self)] { self->step(); });
 }
 
 bool TaskStateBase::cancel(std::string message) {
@@ -157,9 +163,11 @@ void TaskStateBase::wait_for_future(FutureCore& future, std::coroutine_handle<> 
   resume_at_ = at;
   waiting_on_ = future.shared_from_this();
   std::weak_ptr<TaskStateBase> weak = std::static_pointer_cast<TaskStateBase>(shared_from_this());
-  future.add_callback([weak](const std::shared_ptr<FutureCore>&) {
-    if (auto task = weak.lock()) task->step();
-  });
+  future.add_callback_in_context(
+      [weak](const std::shared_ptr<FutureCore>&) {
+        if (auto task = weak.lock()) task->step();
+      },
+      context_);
   if (must_cancel_) {
     // cancel() came before this await: asyncio cancels the awaited future right away.
     if (waiting_on_->cancel(pending_cancel_message_)) must_cancel_ = false;
@@ -174,6 +182,49 @@ void TaskStateBase::yield_once(std::coroutine_handle<> at) {
 void TaskStateBase::step() {
   if (done() || !resume_at_) return;
   auto self = std::static_pointer_cast<TaskStateBase>(shared_from_this());
+  if (contexts_in_use()) [[unlikely]] {
+    step_in_context();
+    return;
+  }
+  run_step();
+  // The step created the first context of the process: what it set belongs to the task.
+  if (contexts_in_use()) [[unlikely]]
+    context_ = claim_current_context();
+}
+
+void TaskStateBase::step_in_context() {
+  // Every step runs in the task's context (asyncio's Task.__step under self._context); a set
+  // made while it was still null materializes it, and the task keeps it for the next steps.
+  ContextSwitch in_context(context_);
+  struct Leave {
+    TaskStateBase* task;
+    ContextSwitch& in;
+    ~Leave() {
+      if (ContextImpl* made = in.leave()) task->context_ = made;
+    }
+  } leave{this, in_context};
+  run_step();
+}
+
+Context TaskStateBase::get_context() {
+  if (context_ == nullptr) {
+    if (current_task_state() == this) {
+      // Running in a context not materialized yet: the one a set would make; step() keeps it.
+      return Context(ContextRef::share(materialize_current_context()));
+    }
+    context_ = new_context(nullptr);
+  }
+  return Context(ContextRef::share(context_));
+}
+
+void TaskStateBase::set_context(const Context& context) {
+  ContextImpl* c = context.impl();
+  retain_context(c);
+  if (context_ != nullptr) release_context(context_);
+  context_ = c;
+}
+
+void TaskStateBase::run_step() {
   deliver_cancel_ = must_cancel_;
   must_cancel_ = false;
   waiting_on_.reset();
@@ -249,6 +300,7 @@ void finish_run(EventLoop& loop, bool unset_event_loop) noexcept {
         if (auto e = t.exception()) {
           ExceptionContext context("unhandled exception during asyncuv::run() shutdown", e);
           context.set("task", t.repr());
+          context.set_run_context(t.get_context());
           loop.call_exception_handler(context);
         }
       }

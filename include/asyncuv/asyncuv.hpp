@@ -3,6 +3,8 @@
 
 #include "asyncuv/as_completed.hpp"
 #include "asyncuv/async_generator.hpp"
+#include "asyncuv/context.hpp"
+#include "asyncuv/contextvars.hpp"
 #include "asyncuv/datagram.hpp"
 #include "asyncuv/dns.hpp"
 #include "asyncuv/eager_tasks.hpp"
@@ -12,6 +14,7 @@
 #include "asyncuv/exceptions.hpp"
 #include "asyncuv/executors.hpp"
 #include "asyncuv/futures.hpp"
+#include "asyncuv/graph.hpp"
 #include "asyncuv/handle.hpp"
 #include "asyncuv/helpers.hpp"
 #include "asyncuv/locks.hpp"

@@ -23,6 +23,7 @@
 #include "asyncuv/source_location.hpp"
 
 #include "asyncuv/connection_options.hpp"
+#include "asyncuv/context.hpp"
 #include "asyncuv/detail/handle_impl.hpp"
 #include "asyncuv/detail/loop_service.hpp"
 #include "asyncuv/detail/ready_queue.hpp"
@@ -153,6 +154,17 @@ class EventLoop {
                                           std::forward<A0>(a0), std::forward<As>(as)...));
   }
 
+  /// call_soon(f, *args, context=context): f(args...) runs inside `context` itself (asyncio's
+  /// context= argument) instead of a copy of the current context.
+  template <class F, class... As>
+  requires std::invocable < std::decay_t<F>
+  &, std::decay_t<As>&... > Handle call_soon(const Context& context, F&& f, As&&... as) {
+    check_schedulable();
+    return push_ready_in_context(detail::make_handle(asyncuv::source_location{}, std::forward<F>(f),
+                                                     std::forward<As>(as)...),
+                                 context.impl());
+  }
+
   /// call_soon that may be called from any thread; wakes the loop. Throws
   /// RuntimeError("Event loop is closed") on a closed loop.
   template <class F>
@@ -167,6 +179,17 @@ class EventLoop {
       std::decay_t<As>&... > Handle call_soon_threadsafe(F&& f, A0&& a0, As&&... as) {
     return push_threadsafe(detail::make_handle(asyncuv::source_location{}, std::forward<F>(f),
                                                std::forward<A0>(a0), std::forward<As>(as)...));
+  }
+
+  /// call_soon_threadsafe with asyncio's context= argument.
+  template <class F, class... As>
+  requires std::invocable < std::decay_t<F>
+  &, std::decay_t<As>&... > Handle call_soon_threadsafe(const Context& context, F&& f, As&&... as) {
+    detail::HandleImpl* h = detail::make_handle(asyncuv::source_location{}, std::forward<F>(f),
+                                                std::forward<As>(as)...);
+    detail::retain_context(context.impl());
+    h->context = context.impl();
+    return push_threadsafe(h, false);
   }
 
   /// Schedules f() to run `delay` seconds from now (a double or a std::chrono duration). Zero
@@ -188,6 +211,19 @@ class EventLoop {
                       time() + delay.value);
   }
 
+  /// call_later with asyncio's context= argument: f(args...) runs inside `context`.
+  template <class F, class... As>
+  requires std::invocable < std::decay_t<F>
+  &, std::decay_t<As>&... >
+         TimerHandle call_later(Seconds delay, const Context& context, F&& f, As&&... as) {
+    check_schedulable();
+    detail::HandleImpl* h = detail::make_handle(asyncuv::source_location{}, std::forward<F>(f),
+                                                std::forward<As>(as)...);
+    detail::retain_context(context.impl());
+    h->context = context.impl();
+    return push_timer(h, time() + delay.value, false);
+  }
+
   /// Schedules f() at absolute loop time `when` (a double or a steady_clock time point).
   template <class F>
   requires std::invocable < std::decay_t<F>
@@ -204,6 +240,19 @@ class EventLoop {
     return push_timer(detail::make_handle(asyncuv::source_location{}, std::forward<F>(f),
                                           std::forward<A0>(a0), std::forward<As>(as)...),
                       when.value);
+  }
+
+  /// call_at with asyncio's context= argument: f(args...) runs inside `context`.
+  template <class F, class... As>
+  requires std::invocable < std::decay_t<F>
+  &, std::decay_t<As>&... >
+         TimerHandle call_at(LoopTime when, const Context& context, F&& f, As&&... as) {
+    check_schedulable();
+    detail::HandleImpl* h = detail::make_handle(asyncuv::source_location{}, std::forward<F>(f),
+                                                std::forward<As>(as)...);
+    detail::retain_context(context.impl());
+    h->context = context.impl();
+    return push_timer(h, when.value, false);
   }
 
   /// The loop's clock: monotonic seconds with nanosecond resolution (the steady clock).
@@ -225,6 +274,11 @@ class EventLoop {
   /// default (an eager task factory's is true).
   template <class T>
   Task<T> create_task(Task<T> coro, std::string name = {},
+                      std::optional<bool> eager_start = std::nullopt);
+  /// create_task(coro, context=context): every step of the task runs in `context` itself,
+  /// not in a copy of the current context. A task factory sees the task with its context set.
+  template <class T>
+  Task<T> create_task(Task<T> coro, const Context& context, std::string name = {},
                       std::optional<bool> eager_start = std::nullopt);
 
   /// Runs the loop until `future` is done and returns its result (or rethrows its exception).
@@ -304,6 +358,23 @@ class EventLoop {
   }
   /// Stops watching `fd` for writing; true if a writer was removed (see remove_reader).
   bool remove_writer(int fd);
+  /// call_soon running f() in `context` (null: a fresh empty one) rather than a copy of the
+  /// current context (internal: tasks and future callbacks pass their own).
+  template <class F>
+  Handle call_soon_in(detail::ContextImpl* context, F&& f) {
+    check_schedulable();
+    return push_ready_in_context(
+        detail::make_handle(asyncuv::source_location{}, std::forward<F>(f)), context);
+  }
+
+  /// Schedules handle `h` to run in `context` (null: a fresh empty one), not a copy of the
+  /// current context (internal: tasks and future callbacks pass their own context).
+  Handle push_ready_in_context(detail::HandleImpl* h, detail::ContextImpl* context) {
+    if (context != nullptr) detail::retain_context(context);
+    h->context = context;
+    return push_ready_raw(h);
+  }
+
   /// add_reader / add_writer's checks before the handle is built (internal).
   void fd_watcher_check(int fd);
   /// Registers watcher handle `h` for `event` (UV_READABLE or UV_WRITABLE) (internal).
@@ -630,6 +701,12 @@ class EventLoop {
   }
 
   Handle push_ready(detail::HandleImpl* h) {
+    // asyncio's Handle takes copy_context(); nothing to copy while no context ever existed.
+    if (detail::contexts_in_use()) [[unlikely]]
+      h->context = detail::capture_context();
+    return push_ready_raw(h);
+  }
+  Handle push_ready_raw(detail::HandleImpl* h) {
     // What other threads posted before this call goes first, as in asyncio's one deque.
     if (has_incoming_.load(std::memory_order_acquire)) [[unlikely]]
       drain_incoming();
@@ -638,8 +715,9 @@ class EventLoop {
       start_idle();
     return Handle(h);
   }
-  TimerHandle push_timer(detail::HandleImpl* h, double when);
-  Handle push_threadsafe(detail::HandleImpl* h);
+  /// `capture`: give the handle a copy of the current context (false: it has its own).
+  TimerHandle push_timer(detail::HandleImpl* h, double when, bool capture = true);
+  Handle push_threadsafe(detail::HandleImpl* h, bool capture = true);
 
   void start_idle() noexcept;
   void update_idle() noexcept;
@@ -658,6 +736,7 @@ class EventLoop {
 
   void run_batch();
   void run_handle(detail::HandleImpl* h);
+  void run_handle_in_context(detail::HandleImpl* h);
   void report_callback_error(detail::HandleImpl* h, std::exception_ptr e);
   void drain_incoming();
   void after_batch();

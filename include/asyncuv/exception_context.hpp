@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "asyncuv/context.hpp"
 #include "asyncuv/detail/describe.hpp"
 #include "asyncuv/handle.hpp"
 
@@ -110,6 +111,15 @@ class ExceptionContext {
   std::optional<int> socket() const;
   ExceptionContext& set_socket(int fd);
 
+  /// The context a custom exception handler runs in (asyncio 3.12 runs it in the failing
+  /// task's, future's or handle's get_context()). set_handle and the loop's task reports set
+  /// it; absent, the handler runs in the caller's context. Not a dictionary entry.
+  ExceptionContext& set_run_context(Context context);
+  /// The run context; null when absent or when it is a fresh empty context.
+  detail::ContextImpl* run_context() const noexcept { return run_context_.get(); }
+  /// True when the handler must run in run_context() (null: a fresh empty context).
+  bool has_run_context() const noexcept { return has_run_context_; }
+
   /// Python-dict-like text: {'exception': ..., 'message': '...'}.
   std::string repr() const;
 
@@ -121,6 +131,8 @@ class ExceptionContext {
   }
 
   Map entries_;
+  detail::ContextRef run_context_;
+  bool has_run_context_ = false;
 };
 
 }  // namespace asyncuv

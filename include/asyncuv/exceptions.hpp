@@ -63,6 +63,13 @@ class TypeError : public Exception {
   using Exception::Exception;
 };
 
+/// Python's LookupError: what ContextVar::get() throws for a variable with no value and no
+/// default (the message is the variable's repr, as str(LookupError(var))).
+class LookupError : public Exception {
+ public:
+  using Exception::Exception;
+};
+
 /// asyncio.InvalidStateError: a Future or Task is in the wrong state for the operation.
 class InvalidStateError : public Exception {
  public:

@@ -68,7 +68,11 @@ class FutureCore : public std::enable_shared_from_this<FutureCore> {
   /// Adds a done-callback (run through call_soon, in registration order; at once scheduled if
   /// the future is already done). Returns an id for remove_callback.
   /// `tag` identifies a plain-function callback so that remove_callbacks_tagged can find it.
+  /// Each callback runs in a copy of the context current when it was added (asyncio).
   std::uint64_t add_callback(Callback cb, void (*tag)() = nullptr);
+  /// add_callback running `cb` in `context` (null: a fresh empty one) instead of a copy of the
+  /// current context: what a task passes for its own wake-up (asyncio's context=).
+  std::uint64_t add_callback_in_context(Callback cb, ContextImpl* context);
   /// Removes the callback registered under `id`; returns how many were removed (0 or 1).
   std::size_t remove_callback(std::uint64_t id);
   /// Removes every callback registered with `tag`; returns how many were removed.
@@ -88,6 +92,10 @@ class FutureCore : public std::enable_shared_from_this<FutureCore> {
   /// "Future", or "Task" for tasks: names the object in repr() and in the
   /// "... exception was never retrieved" report.
   const char* kind_ = "Future";
+  /// Tasks only: the context every step runs in (one reference; null: a fresh empty one not
+  /// materialized yet). Here rather than in the task so that the "exception was never
+  /// retrieved" report, made by this destructor, can run the handler in it (asyncio 3.12).
+  ContextImpl* context_ = nullptr;
 
  private:
   void schedule_callbacks();
@@ -102,7 +110,9 @@ class FutureCore : public std::enable_shared_from_this<FutureCore> {
     std::uint64_t id;
     void (*tag)();
     Callback fn;
+    ContextRef context;  // null: a fresh empty context
   };
+  std::uint64_t add_entry(Callback cb, void (*tag)(), ContextRef context);
   std::vector<Entry> callbacks_;
 };
 

@@ -8,6 +8,8 @@
 
 namespace asyncuv {
 
+class Context;  // <asyncuv/context.hpp>
+
 /// A scheduled callback (asyncio.Handle). Copies refer to the same callback. A Handle may
 /// outlive its loop; cancel() on it then only marks it cancelled.
 class Handle {
@@ -37,6 +39,11 @@ class Handle {
 
   /// Where call_soon / call_later / call_at was called for this handle.
   asyncuv::source_location source_location() const noexcept;
+
+  /// The context the callback runs in (asyncio 3.12 Handle.get_context()): the one given to
+  /// call_soon(context, ...), else the copy of the current context taken when it was
+  /// scheduled. An empty handle gives a new empty context.
+  Context get_context() const;
 
   /// True when this handle refers to a callback.
   explicit operator bool() const noexcept { return impl_ != nullptr; }

@@ -56,6 +56,8 @@ void EventLoop::add_signal_handler(int sig, F&& f, As&&... args) {
                                      std::forward<As>(args)...));
   detail::release(handler.impl());
   handler.impl()->persistent = true;
+  // Every run uses the context current now (asyncio makes the handler's Handle once).
+  if (detail::contexts_in_use()) handler.impl()->context = detail::capture_context();
   service<detail::SignalHandlers>().add(sig, std::move(handler));
 }
 

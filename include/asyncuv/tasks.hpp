@@ -27,6 +27,8 @@ class AnyTask;
 
 namespace detail {
 
+struct TaskPromiseBase;
+
 /// The type-independent state of a task: the coroutine frame it owns and the step machinery
 /// of asyncio's Task.__step / __wakeup.
 class TaskStateBase : public FutureCore {
@@ -58,7 +60,14 @@ class TaskStateBase : public FutureCore {
 
   /// The coroutine frame (null once it finished).
   std::coroutine_handle<> frame() const noexcept { return frame_; }
-  void set_frame(std::coroutine_handle<> h) noexcept { frame_ = h; }
+  void set_frame(std::coroutine_handle<> h, TaskPromiseBase* promise) noexcept {
+    frame_ = h;
+    root_promise_ = promise;
+  }
+  /// The outermost coroutine's promise while the frame exists (the call graph's root).
+  TaskPromiseBase* root_promise() const noexcept { return frame_ ? root_promise_ : nullptr; }
+  /// The future the task waits for now (asyncio's _fut_waiter), or null.
+  const FutureCore* awaited_future() const noexcept { return waiting_on_.get(); }
 
   /// Suspends this task until `future` is done; `at` is the coroutine to resume then.
   void wait_for_future(FutureCore& future, std::coroutine_handle<> at);
@@ -78,6 +87,11 @@ class TaskStateBase : public FutureCore {
   /// Runs one step: resumes the coroutine where it waits (asyncio Task.__step).
   void step();
 
+  /// The context every step runs in (asyncio 3.12 Task.get_context()).
+  Context get_context();
+  /// create_task(..., context=): runs the task in `context` itself (before start()).
+  void set_context(const Context& context);
+
   // Intrusive list of a loop's pending tasks (EventLoop::all_tasks).
   TaskStateBase* prev_task = nullptr;
   TaskStateBase* next_task = nullptr;
@@ -86,8 +100,11 @@ class TaskStateBase : public FutureCore {
  private:
   void unregister() noexcept;
   void schedule_step();
+  void run_step();
+  void step_in_context();
 
   std::coroutine_handle<> frame_;
+  TaskPromiseBase* root_promise_ = nullptr;
   std::coroutine_handle<> resume_at_;
   std::shared_ptr<FutureCore> waiting_on_;  // asyncio _fut_waiter
   mutable std::string name_;
@@ -116,26 +133,42 @@ struct InitialAwaiter {
   }
 };
 
+struct TaskPromiseBase;
+
 /// Awaiter for the end of a coroutine: resumes the coroutine that awaited it inline, if any.
 struct FinalAwaiter {
   std::coroutine_handle<> continuation;
+  TaskPromiseBase* parent;  // the awaiting coroutine's promise, if it is a task coroutine
   bool await_ready() const noexcept { return false; }
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<>) const noexcept {
-    return continuation ? continuation : std::noop_coroutine();
-  }
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<>) const noexcept;
   void await_resume() const noexcept {}
 };
 
 struct TaskPromiseBase {
   TaskStateBase* state = nullptr;
   std::coroutine_handle<> continuation;
+  // The call graph (capture_call_graph, <asyncuv/graph.hpp>): where this coroutine last
+  // awaited, and the task coroutine it runs inline now (`co_await child()`), linked both ways.
+  asyncuv::source_location await_site;
+  TaskPromiseBase* awaiting_child = nullptr;
+  TaskPromiseBase* parent_promise = nullptr;
+
+  /// Records the co_await's location and passes the awaitable on unchanged: one store per
+  /// co_await, no copy or wrapper of the awaitable (which g++ 12 mishandles in co_await
+  /// full-expressions). The default argument is evaluated where the co_await is written.
+  template <class A>
+  A&& await_transform(A&& awaitable, asyncuv::source_location where =
+                                         asyncuv::source_location::current()) noexcept {
+    await_site = where;
+    return static_cast<A&&>(awaitable);
+  }
 
   // Coroutine frames come from the handle pool.
   static void* operator new(std::size_t size) { return allocate_sized(size); }
   static void operator delete(void* frame, std::size_t size) noexcept { free_sized(frame, size); }
 
   InitialAwaiter initial_suspend() const noexcept { return {state}; }
-  FinalAwaiter final_suspend() const noexcept { return {continuation}; }
+  FinalAwaiter final_suspend() const noexcept { return {continuation, parent_promise}; }
   void unhandled_exception() const { state->complete_with_exception(std::current_exception()); }
 };
 
@@ -158,6 +191,11 @@ struct TaskPromise<void> : TaskPromiseBase {
     if (!state->complete_cancelled_instead()) static_cast<TaskState<void>*>(state)->set_result();
   }
 };
+
+inline std::coroutine_handle<> FinalAwaiter::await_suspend(std::coroutine_handle<>) const noexcept {
+  if (parent != nullptr) parent->awaiting_child = nullptr;
+  return continuation ? continuation : std::noop_coroutine();
+}
 
 /// Awaits a future from inside a task.
 template <class State>
@@ -250,6 +288,10 @@ class Task {
   /// The loop the task runs on.
   EventLoop& get_loop() const { return state_->loop(); }
 
+  /// The context the task's steps run in (asyncio 3.12 Task.get_context()): a copy of the
+  /// context current at create_task, or the one given to it.
+  Context get_context() const { return state_->get_context(); }
+
   /// Adds fn(task) as a done-callback (through call_soon, registration order); returns an id.
   template <class F>
   requires std::invocable<F&, Task<T>> std::uint64_t add_done_callback(F fn)
@@ -280,7 +322,8 @@ class Task {
     bool inline_run = false;
 
     bool await_ready() const noexcept { return state->done(); }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) {
+    template <class ParentPromise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<ParentPromise> parent) {
       if (state->started()) {
         detail::FutureAwaiter<State>{state}.await_suspend(parent);
         return std::noop_coroutine();
@@ -291,6 +334,11 @@ class Task {
       }
       inline_run = true;
       frame.promise().continuation = parent;
+      if constexpr (std::is_base_of_v<detail::TaskPromiseBase, ParentPromise>) {
+        // The call graph's links: known at compile time, so no cost for other coroutines.
+        parent.promise().awaiting_child = &frame.promise();
+        frame.promise().parent_promise = &parent.promise();
+      }
       return frame;
     }
     T await_resume() {
@@ -337,6 +385,7 @@ class AnyTask {
   void set_name(std::string name) const { state_->set_name(std::move(name)); }
   std::string repr() const { return state_->repr(); }
   EventLoop& get_loop() const { return state_->loop(); }
+  Context get_context() const { return state_->get_context(); }
 
   /// The typed task, if this is a Task<T> (empty otherwise).
   template <class T>
@@ -381,14 +430,14 @@ namespace detail {
 template <class T>
 Task<T> TaskPromise<T>::get_return_object() {
   auto s = std::allocate_shared<TaskState<T>>(PoolAllocator<TaskState<T>>());
-  s->set_frame(std::coroutine_handle<TaskPromise<T>>::from_promise(*this));
+  s->set_frame(std::coroutine_handle<TaskPromise<T>>::from_promise(*this), this);
   state = s.get();
   return Task<T>(std::move(s));
 }
 
 inline Task<void> TaskPromise<void>::get_return_object() {
   auto s = std::allocate_shared<TaskState<void>>(PoolAllocator<TaskState<void>>());
-  s->set_frame(std::coroutine_handle<TaskPromise<void>>::from_promise(*this));
+  s->set_frame(std::coroutine_handle<TaskPromise<void>>::from_promise(*this), this);
   state = s.get();
   return Task<void>(std::move(s));
 }
@@ -411,6 +460,15 @@ Task<T> EventLoop::create_task(Task<T> coro, std::string name, std::optional<boo
   }
   coro.state()->start(*this, std::move(name), eager_start.value_or(false));
   return coro;
+}
+
+template <class T>
+Task<T> EventLoop::create_task(Task<T> coro, const Context& context, std::string name,
+                               std::optional<bool> eager_start) {
+  if (coro && !coro.state()->started() && !coro.state()->done()) {
+    coro.state()->set_context(context);
+  }
+  return create_task(std::move(coro), std::move(name), eager_start);
 }
 
 template <class T>

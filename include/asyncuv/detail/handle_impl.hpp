@@ -12,6 +12,7 @@
 #include <utility>
 #include "asyncuv/source_location.hpp"
 
+#include "asyncuv/detail/context_impl.hpp"
 #include "asyncuv/detail/describe.hpp"
 #include "asyncuv/detail/handle_pool.hpp"
 #include "asyncuv/detail/not_a_coroutine.hpp"
@@ -45,6 +46,9 @@ struct HandleImpl {
   asyncuv::source_location where;
   TimerHeap* heap = nullptr;  // timers only: the heap holding it (null once its loop closed)
   double when = 0;            // timers only: deadline in loop.time() seconds
+  /// The context the callback runs in (one reference), or null for a fresh empty one: null
+  /// costs nothing, so a program that never uses contexts pays no atomics here.
+  ContextImpl* context = nullptr;
 
   HandleImpl(const HandleOps* o, asyncuv::source_location w) : ops(o), where(w) {}
 };
@@ -67,6 +71,8 @@ inline void release(HandleImpl* h) noexcept {
   }
   if (left == 0) {
     if (h->callback_alive) h->ops->destroy_callback(h);
+    if (h->context != nullptr) [[unlikely]]
+      release_context(h->context);
     h->ops->deallocate(h);
   }
 }
