@@ -30,7 +30,10 @@ std::string slow_query(const std::string& what) {
 }
 
 asyncuv::Task<void> ticker(const bool& done) {
-  for (int i = 1; !done; ++i) {
+  // `done` is set by main_coroutine while this task sleeps (clang 14 warns on `!done` as the loop
+  // condition, since nothing in the body changes it).
+  for (int i = 1;; ++i) {
+    if (done) break;
     std::printf("tick %d: the loop is free\n", i);
     co_await asyncuv::sleep(0.2);
   }
