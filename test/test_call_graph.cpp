@@ -47,7 +47,11 @@ Task<int> graph_waiter(Task<int> target) {
 }
 
 bool names(const asyncuv::FrameCallGraphEntry& e, const char* function, int line) {
-  return e.function.find(function) != std::string::npos && e.line == static_cast<unsigned>(line) &&
+  UNSCOPED_INFO(e.function << " @ " << e.file << ":" << e.line);
+  // clang 16's source_location gives an empty function_name() inside a coroutine's co_await
+  // (g++ and clang 14's builtins name it); file and line are exact on every compiler.
+  bool function_ok = e.function.empty() || e.function.find(function) != std::string::npos;
+  return function_ok && e.line == static_cast<unsigned>(line) &&
          e.file.find("test_call_graph.cpp") != std::string::npos;
 }
 }  // namespace
