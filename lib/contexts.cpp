@@ -7,9 +7,13 @@
 // owns what a ContextVar.set materializes in its place; see context_impl.hpp.
 #include <algorithm>
 #include <cstdio>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "asyncuv/context.hpp"
+#include "asyncuv/event_loop.hpp"
+#include "asyncuv/events.hpp"
 #include "asyncuv/exceptions.hpp"
 #include "internal.hpp"
 
@@ -21,6 +25,28 @@ namespace {
 
 thread_local ContextImpl* t_current ASYNCUV_FAST_TLS = nullptr;
 std::atomic<std::uint64_t> g_var_ids{0};
+
+/// The loops' mirrors of g_contexts_in_use. Never destroyed: a loop in a static may outlive
+/// any static here.
+struct Mirrors {
+  std::mutex mutex;
+  std::vector<std::atomic<bool>*> list;
+};
+Mirrors& mirrors() {
+  static auto* m = new Mirrors;
+  return *m;
+}
+
+/// The first context of the process: every mirror first, then the flag (release), so that
+/// whoever sees the flag (acquire) sees the mirrors set.
+void start_using_contexts() {
+  Mirrors& m = mirrors();
+  std::lock_guard lock(m.mutex);
+  if (g_contexts_in_use.load(std::memory_order_relaxed)) return;
+  for (std::atomic<bool>* mirror : m.list)
+    mirror->store(true, std::memory_order_relaxed);
+  g_contexts_in_use.store(true, std::memory_order_release);
+}
 
 /// Owns a context materialized at top level (outside any loop callback, task or Context.run):
 /// the thread's base context, released when the thread ends.
@@ -56,10 +82,24 @@ auto lower(Data& data, std::uint64_t var) {
 ContextImpl* new_context(std::shared_ptr<const ContextData> data) {
   auto* c = new ContextImpl;
   c->data = std::move(data);
-  if (!g_contexts_in_use.load(std::memory_order_relaxed)) {
-    g_contexts_in_use.store(true, std::memory_order_relaxed);
-  }
+  if (!g_contexts_in_use.load(std::memory_order_acquire)) [[unlikely]]
+    start_using_contexts();
+  // A batch that began before any context existed runs its callbacks bare; tell it.
+  if (EventLoop* loop = running_loop()) notice_context_created(*loop);
   return c;
+}
+
+void watch_contexts(std::atomic<bool>* mirror) {
+  Mirrors& m = mirrors();
+  std::lock_guard lock(m.mutex);
+  m.list.push_back(mirror);
+  mirror->store(g_contexts_in_use.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+void unwatch_contexts(std::atomic<bool>* mirror) noexcept {
+  Mirrors& m = mirrors();
+  std::lock_guard lock(m.mutex);
+  std::erase(m.list, mirror);
 }
 
 void release_context(ContextImpl* c) noexcept {

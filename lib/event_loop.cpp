@@ -75,6 +75,7 @@ void EventLoop::init_handles() {
   uv_check_start(check_.get(), &EventLoop::on_check);
   uv_unref(check_.base());
   uv_unref(async_.base());
+  detail::watch_contexts(&contexts_);  // last: nothing after it may throw
 }
 
 EventLoop::~EventLoop() {
@@ -89,6 +90,7 @@ EventLoop::~EventLoop() {
       }
     }
   }
+  detail::unwatch_contexts(&contexts_);
   std::lock_guard lock(anchor_->mutex);
   anchor_->loop = nullptr;
 }
@@ -191,9 +193,7 @@ void EventLoop::update_idle() noexcept {
   }
 }
 
-TimerHandle EventLoop::push_timer(detail::HandleImpl* h, double when, bool capture) {
-  if (capture && detail::contexts_in_use()) [[unlikely]]
-    h->context = detail::capture_context();
+TimerHandle EventLoop::push_timer_raw(detail::HandleImpl* h, double when) {
   if (std::isnan(when)) {
     detail::release(h);
     detail::release(h);
@@ -236,7 +236,7 @@ void EventLoop::rearm_timer() noexcept {
 
 Handle EventLoop::push_threadsafe(detail::HandleImpl* h, bool capture) {
   // The calling thread's context, as asyncio's call_soon_threadsafe copies it.
-  if (capture && detail::contexts_in_use()) [[unlikely]]
+  if (capture && contexts_.load(std::memory_order_relaxed)) [[unlikely]]
     h->context = detail::capture_context();
   if (on_loop_thread() && !closed_) {
     // Same thread: exactly call_soon, keeping FIFO order with plain call_soon calls.

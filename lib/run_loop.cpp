@@ -99,16 +99,59 @@ void EventLoop::run_batch() {
     std::optional<detail::RunningLoopScope> scope;
     if (!running_) scope.emplace(this);
     dispatching_ = true;
-    for (; ntodo != 0; --ntodo) {
-      detail::HandleImpl* h = ready_.pop();
-      if (!h->cancelled) run_handle(h);
-      detail::release(h);
-      if (fatal_) [[unlikely]]
-        break;
+    // Whether any context exists is read once per batch, not per callback: until the first
+    // context of the process, callbacks run bare. A context created during the
+    // batch on this thread sets attention_ (detail::notice_context_created), and the rest of
+    // the batch runs in contexts. One created on another thread cannot be this thread's
+    // current one, and what that thread schedules here arrives through a lock, after the
+    // mirror was set.
+    if (!contexts_.load(std::memory_order_relaxed)) {
+      while (ntodo != 0) {
+        --ntodo;
+        detail::HandleImpl* h = ready_.pop();
+        if (!h->cancelled) run_handle<false>(h);
+        if (attention_) [[unlikely]] {
+          on_attention(h, false);
+          detail::release(h);
+          if (fatal_ || contexts_.load(std::memory_order_relaxed)) break;
+          continue;
+        }
+        // No context existed when h was queued nor since: it holds none.
+        detail::release_without_context(h);
+      }
     }
+    if (ntodo != 0 && !fatal_) run_in_contexts(ntodo);
     dispatching_ = false;
   }
   after_batch();
+}
+
+void EventLoop::run_in_contexts(std::size_t ntodo) {
+  for (; ntodo != 0; --ntodo) {
+    detail::HandleImpl* h = ready_.pop();
+    if (!h->cancelled) run_handle<true>(h);
+    bool stop = attention_ && on_attention(h, true);
+    detail::release(h);
+    if (stop) [[unlikely]]
+      return;
+  }
+}
+
+bool EventLoop::on_attention(detail::HandleImpl* h, bool in_contexts) {
+  attention_ = false;
+  if (!in_contexts && contexts_.load(std::memory_order_relaxed)) {
+    // The callback created the first context of this thread: what it set belongs to its
+    // handle (asyncio ran it in its own context all along), not to the callbacks after it.
+    claim_context_made_by(h);
+  }
+  return fatal_ != nullptr;  // a fatal error ends the batch at once
+}
+
+void EventLoop::claim_context_made_by(detail::HandleImpl* h) noexcept {
+  if (detail::ContextImpl* made = detail::claim_current_context()) {
+    if (h->context != nullptr) detail::release_context(h->context);
+    h->context = made;
+  }
 }
 
 void EventLoop::after_batch() {
@@ -126,12 +169,13 @@ void EventLoop::after_batch() {
   arm_timer();
 }
 
+template <bool InContexts>
 void EventLoop::run_handle(detail::HandleImpl* h) {
   // As asyncio, whether to time the callback is decided before it runs (it may toggle debug).
   const bool debug = debug_;
   h->running = true;
   double started = debug ? time() : 0.0;
-  if (detail::contexts_in_use()) [[unlikely]] {
+  if constexpr (InContexts) {
     run_handle_in_context(h);
   } else {
     try {
@@ -139,12 +183,13 @@ void EventLoop::run_handle(detail::HandleImpl* h) {
       h->running = false;
     } catch (...) {
       h->running = false;
+      // A context the callback made before raising is its own: the custom handler runs in
+      // it (as in_context's would). on_attention then finds nothing left to claim.
+      if (contexts_.load(std::memory_order_relaxed)) [[unlikely]]
+        claim_context_made_by(h);
       // Report first: the message describes the callback with its arguments, as asyncio does.
       report_callback_error(h, std::current_exception());
     }
-    // The callback created the first context of the process: what it set belongs to it.
-    if (detail::contexts_in_use()) [[unlikely]]
-      h->context = detail::claim_current_context();
   }
   // A slow callback is logged whether or not it threw (asyncio times handle._run()).
   if (debug && !fatal_) [[unlikely]] {
@@ -182,7 +227,7 @@ void EventLoop::run_handle_in_context(detail::HandleImpl* h) {
 
 void EventLoop::report_callback_error(detail::HandleImpl* h, std::exception_ptr e) {
   if (detail::is_fatal(e)) {
-    fatal_ = e;
+    set_fatal(std::move(e));
     return;
   }
   detail::retain(h);
@@ -197,8 +242,16 @@ void EventLoop::report_callback_error(detail::HandleImpl* h, std::exception_ptr 
   try {
     call_exception_handler(context);
   } catch (...) {
-    fatal_ = std::current_exception();  // only fatal errors escape call_exception_handler
+    set_fatal(std::current_exception());  // only fatal errors escape call_exception_handler
   }
 }
+
+namespace detail {
+
+void notice_context_created(EventLoop& loop) noexcept {
+  loop.attention_ = true;
+}
+
+}  // namespace detail
 
 }  // namespace asyncuv

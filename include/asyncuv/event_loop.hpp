@@ -69,6 +69,9 @@ class FutureCore;
 class TaskStateBase;
 /// asyncio.run's / Runner.close's cleanup; `unset_event_loop`: set_event_loop(nullptr) too.
 void finish_run(EventLoop& loop, bool unset_event_loop = true) noexcept;
+/// A context was created on the thread running `loop` (lib/contexts.cpp): the batch in
+/// progress, if any, must switch to running its callbacks in contexts.
+void notice_context_created(EventLoop& loop) noexcept;
 /// The protocol pointer type a protocol factory returns (std::shared_ptr<P>).
 template <class F>
 using ProtocolPtrOf = std::remove_cvref_t<std::invoke_result_t<F&>>;
@@ -221,7 +224,7 @@ class EventLoop {
                                                 std::forward<As>(as)...);
     detail::retain_context(context.impl());
     h->context = context.impl();
-    return push_timer(h, time() + delay.value, false);
+    return push_timer_raw(h, time() + delay.value);
   }
 
   /// Schedules f() at absolute loop time `when` (a double or a steady_clock time point).
@@ -252,7 +255,7 @@ class EventLoop {
                                                 std::forward<As>(as)...);
     detail::retain_context(context.impl());
     h->context = context.impl();
-    return push_timer(h, when.value, false);
+    return push_timer_raw(h, when.value);
   }
 
   /// The loop's clock: monotonic seconds with nanosecond resolution (the steady clock).
@@ -679,6 +682,7 @@ class EventLoop {
   friend class detail::LoopService;
   friend std::vector<AnyTask> all_tasks(EventLoop& loop);
   friend void detail::finish_run(EventLoop& loop, bool unset_event_loop) noexcept;
+  friend void detail::notice_context_created(EventLoop& loop) noexcept;
 
   template <class T, class State>
   T complete_and_return(const std::shared_ptr<State>& state, bool new_task);
@@ -702,7 +706,7 @@ class EventLoop {
 
   Handle push_ready(detail::HandleImpl* h) {
     // asyncio's Handle takes copy_context(); nothing to copy while no context ever existed.
-    if (detail::contexts_in_use()) [[unlikely]]
+    if (contexts_.load(std::memory_order_relaxed)) [[unlikely]]
       h->context = detail::capture_context();
     return push_ready_raw(h);
   }
@@ -715,8 +719,15 @@ class EventLoop {
       start_idle();
     return Handle(h);
   }
+  /// push_timer gives the handle a copy of the current context; push_timer_raw is for a
+  /// handle that has its own.
+  TimerHandle push_timer(detail::HandleImpl* h, double when) {
+    if (contexts_.load(std::memory_order_relaxed)) [[unlikely]]
+      h->context = detail::capture_context();
+    return push_timer_raw(h, when);
+  }
+  TimerHandle push_timer_raw(detail::HandleImpl* h, double when);
   /// `capture`: give the handle a copy of the current context (false: it has its own).
-  TimerHandle push_timer(detail::HandleImpl* h, double when, bool capture = true);
   Handle push_threadsafe(detail::HandleImpl* h, bool capture = true);
 
   void start_idle() noexcept;
@@ -735,8 +746,22 @@ class EventLoop {
   static void on_async(uv_async_t* h);
 
   void run_batch();
+  /// `InContexts`: some context exists, so h runs inside one (asyncio's Handle._run);
+  /// decided once per batch, see run_batch.
+  template <bool InContexts>
   void run_handle(detail::HandleImpl* h);
   void run_handle_in_context(detail::HandleImpl* h);
+  /// Runs `ntodo` ready callbacks, each in its context (stops at a fatal error).
+  void run_in_contexts(std::size_t ntodo);
+  /// The rare path of a batch, taken when `attention_` is set after a callback: true to end
+  /// the batch (a fatal error).
+  bool on_attention(detail::HandleImpl* h, bool in_contexts);
+  /// After a bare callback: the context it made (the first of this thread) becomes h's.
+  void claim_context_made_by(detail::HandleImpl* h) noexcept;
+  void set_fatal(std::exception_ptr e) noexcept {
+    fatal_ = std::move(e);
+    attention_ = true;
+  }
   void report_callback_error(detail::HandleImpl* h, std::exception_ptr e);
   void drain_incoming();
   void after_batch();
@@ -758,6 +783,11 @@ class EventLoop {
   bool dispatching_ = false;   // inside a batch
   bool stop_reached_ = false;  // the batch that honoured stop() (or a fatal error) has run
   bool debug_ = false;
+  // Set by what the batch must look at after the callback that ran: a fatal error, or a
+  // context created on this thread. One flag keeps the per-callback cost to one test.
+  bool attention_ = false;
+  // detail::g_contexts_in_use, mirrored here (detail::watch_contexts) for the hot paths.
+  std::atomic<bool> contexts_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> has_incoming_{false};
   std::atomic<std::thread::id> thread_;  // the thread that runs (or last ran / created) it

@@ -14,6 +14,10 @@
 //
 // The fast path: g_contexts_in_use stays false until the first ContextImpl is created; until
 // then call_soon, the loop and task steps skip every context operation (one load and branch).
+// Each EventLoop keeps a mirror of the flag in its own object (watch_contexts), which the
+// loop's hottest paths test instead: a field of `this` costs less than a global behind the
+// GOT. The mirrors are all set before the flag, so a thread that sees the flag (or made a
+// context itself) sees every mirror set.
 #pragma once
 
 #include <atomic>
@@ -44,6 +48,10 @@ extern std::atomic<bool> g_contexts_in_use;
 inline bool contexts_in_use() noexcept {
   return g_contexts_in_use.load(std::memory_order_relaxed);
 }
+/// Registers a loop's mirror of g_contexts_in_use (set now if contexts exist already); the
+/// first context of the process sets every registered mirror. unwatch before it is destroyed.
+void watch_contexts(std::atomic<bool>* mirror);
+void unwatch_contexts(std::atomic<bool>* mirror) noexcept;
 
 /// A new context holding `data` (one reference, owned by the caller).
 ContextImpl* new_context(std::shared_ptr<const ContextData> data);

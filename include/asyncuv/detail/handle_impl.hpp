@@ -61,6 +61,8 @@ inline void retain(HandleImpl* h) noexcept {
   }
 }
 
+/// Drops one reference; the last frees the handle (and its context, if it may hold one).
+template <bool MayHoldContext = true>
 inline void release(HandleImpl* h) noexcept {
   std::uint32_t left;
   if (h->shared_across_threads) {
@@ -71,10 +73,16 @@ inline void release(HandleImpl* h) noexcept {
   }
   if (left == 0) {
     if (h->callback_alive) h->ops->destroy_callback(h);
-    if (h->context != nullptr) [[unlikely]]
-      release_context(h->context);
+    if constexpr (MayHoldContext) {
+      if (h->context != nullptr) [[unlikely]]
+        release_context(h->context);
+    }
     h->ops->deallocate(h);
   }
+}
+/// release() for a handle known to hold no context (the loop's batch before any existed).
+inline void release_without_context(HandleImpl* h) noexcept {
+  release<false>(h);
 }
 
 /// Destroys the callable now (after it ran, or on cancel), freeing what it captured.
