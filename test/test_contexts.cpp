@@ -177,6 +177,54 @@ TEST_CASE("61: call_soon, call_later and call_at with context= run in that conte
   CHECK(ctx.get(var, std::string()) == "changed by callback");
 }
 
+TEST_CASE("61: add_done_callback runs in a copy, or in the context= given", "[contexts]") {
+  EventLoop loop;
+  ContextVar<std::string> var("var");
+  Context given;
+  given.run([&] { var.set("given"); });
+  asyncuv::Future<int> fut = loop.create_future<int>();
+  std::vector<std::string> seen;
+  Context registering;
+  registering.run([&] {
+    var.set("at registration");
+    fut.add_done_callback([&](asyncuv::Future<int> f) {
+      seen.push_back(var.get("none") + std::to_string(f.result()));
+      var.set("changed in the copy");
+    });
+    fut.add_done_callback(
+        [&](asyncuv::Future<int> f) {
+          seen.push_back(var.get("none") + std::to_string(f.result()));
+          var.set("changed by callback");
+        },
+        given);
+    var.set("after registration");
+  });
+  loop.call_soon([&] { fut.set_result(7); });
+  loop.call_soon([&] { loop.call_soon([&] { loop.stop(); }); });
+  test_support::run_with_watchdog(loop);
+  CHECK(seen == std::vector<std::string>{"at registration7", "given7"});
+  // The copy's change stayed in the copy; the given context itself was changed.
+  CHECK(registering.get(var, std::string()) == "after registration");
+  CHECK(given.get(var, std::string()) == "changed by callback");
+}
+
+TEST_CASE("61: a task's add_done_callback with context= runs in that context",
+          "[contexts][tasks]") {
+  EventLoop loop;
+  ContextVar<int> var("var");
+  Context given;
+  given.run([&] { var.set(11); });
+  auto body = []() -> Task<int> { co_return 5; };
+  Task<int> task = loop.create_task(body());
+  std::optional<int> seen;
+  // Done already when added: scheduled at once, still in `given`.
+  loop.run_until_complete(task);
+  task.add_done_callback([&](Task<int> t) { seen = var.get(-1) + t.result(); }, given);
+  loop.call_soon([&] { loop.stop(); });
+  test_support::run_with_watchdog(loop);
+  CHECK(seen == 16);
+}
+
 TEST_CASE("61: Handle.get_context of a captured context", "[contexts]") {
   EventLoop loop;
   ContextVar<int> var("var");

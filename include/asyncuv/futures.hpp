@@ -241,6 +241,18 @@ class Future {
           fn(Future<T>(std::static_pointer_cast<State>(core)));
         });
   }
+  /// add_done_callback(fn, context=context): fn(future) runs inside `context` itself rather
+  /// than in a copy of the current context.
+  template <class F>
+  requires std::invocable<F&, Future<T>> std::uint64_t add_done_callback(F fn,
+                                                                         const Context& context)
+  const {
+    return state_->add_callback_in_context(
+        [fn = std::move(fn)](const std::shared_ptr<detail::FutureCore>& core) mutable {
+          fn(Future<T>(std::static_pointer_cast<State>(core)));
+        },
+        context.impl());
+  }
   /// Adds a plain function; remove_done_callback(fn) removes every registration of it.
   std::uint64_t add_done_callback(void (*fn)(Future<T>)) const {
     return state_->add_callback(

@@ -301,6 +301,16 @@ class Task {
           fn(Task<T>(std::static_pointer_cast<State>(core)));
         });
   }
+  /// add_done_callback(fn, context=context): fn(task) runs inside `context` itself.
+  template <class F>
+  requires std::invocable<F&, Task<T>> std::uint64_t add_done_callback(F fn, const Context& context)
+  const {
+    return state_->add_callback_in_context(
+        [fn = std::move(fn)](const std::shared_ptr<detail::FutureCore>& core) mutable {
+          fn(Task<T>(std::static_pointer_cast<State>(core)));
+        },
+        context.impl());
+  }
   std::size_t remove_done_callback(std::uint64_t id) const { return state_->remove_callback(id); }
 
   /// "<Task pending name='Task-1'>", "<Task finished name='x' result=3>".
