@@ -1,7 +1,8 @@
 // Call-graph introspection (asyncio.graph): walks a task's chain of task coroutines through
 // the links their promises keep (TaskPromiseBase::awaiting_child, await_site) and finds the
 // awaiting tasks by scanning the loop's pending tasks for the ones whose current await
-// (asyncio's _fut_waiter) is the future in question. Nothing here runs unless asked for.
+// (asyncio's _fut_waiter) is the future in question, adding the waiters gather and TaskGroup
+// record (FutureCore::add_awaited_by). Nothing here runs unless asked for.
 #include "asyncuv/graph.hpp"
 
 #include <algorithm>
@@ -66,14 +67,33 @@ void apply_limit(std::vector<FrameCallGraphEntry>& stack, std::optional<int> lim
   }
 }
 
-std::vector<detail::TaskStateBase*> awaiting(const detail::FutureCore& future) {
-  std::vector<detail::TaskStateBase*> out;
-  EventLoop* loop = future.loop_if_alive();
-  if (loop == nullptr) return out;
-  for (const AnyTask& t : all_tasks(*loop)) {
-    if (t.state()->awaited_future() == &future) out.push_back(t.state().get());
+/// What waits for `future`: the tasks whose current await is on it, then the waiters recorded
+/// with add_awaited_by (gather's outer future, a TaskGroup's parent task), each once.
+std::vector<std::shared_ptr<detail::FutureCore>> awaiting(const detail::FutureCore& future) {
+  std::vector<std::shared_ptr<detail::FutureCore>> out;
+  if (EventLoop* loop = future.loop_if_alive()) {
+    for (const AnyTask& t : all_tasks(*loop)) {
+      if (t.state()->awaited_future() == &future) out.push_back(t.state());
+    }
+  }
+  for (std::shared_ptr<detail::FutureCore>& w : future.awaited_by()) {
+    if (std::find(out.begin(), out.end(), w) == out.end()) out.push_back(std::move(w));
   }
   return out;
+}
+
+/// The tasks waiting for `future`, looking through plain futures that wait for it (a task
+/// awaiting gather's outer future waits for each child).
+void awaiting_tasks(const detail::FutureCore& future, std::vector<detail::TaskStateBase*>& out,
+                    int depth = 0) {
+  if (depth >= 256) return;
+  for (const std::shared_ptr<detail::FutureCore>& w : awaiting(future)) {
+    if (auto* task = dynamic_cast<detail::TaskStateBase*>(w.get())) {
+      if (std::find(out.begin(), out.end(), task) == out.end()) out.push_back(task);
+    } else {
+      awaiting_tasks(*w, out, depth + 1);
+    }
+  }
 }
 
 FutureCallGraph build(const std::shared_ptr<detail::FutureCore>& future, std::optional<int> limit,
@@ -89,8 +109,8 @@ FutureCallGraph build(const std::shared_ptr<detail::FutureCore>& future, std::op
   // A cycle cannot form (a task awaiting itself is refused) but the depth bound keeps a
   // corrupted graph from recursing forever.
   if (depth < 256) {
-    for (detail::TaskStateBase* waiter : awaiting(*future)) {
-      graph.awaited_by.push_back(build(waiter->shared_from_this(), limit, nullptr, depth + 1));
+    for (const std::shared_ptr<detail::FutureCore>& waiter : awaiting(*future)) {
+      graph.awaited_by.push_back(build(waiter, limit, nullptr, depth + 1));
     }
   }
   return graph;
@@ -190,7 +210,8 @@ std::string format_all_tasks(EventLoop& loop) {
     char row[96];
     std::snprintf(row, sizeof row, "%-19s %-19s ", hex_id(&s).c_str(), s.name().c_str());
     out += row + stack_line(s);
-    std::vector<detail::TaskStateBase*> waiters = awaiting(s);
+    std::vector<detail::TaskStateBase*> waiters;
+    awaiting_tasks(s, waiters);
     if (!waiters.empty()) {
       out += "  (awaited by";
       for (const detail::TaskStateBase* w : waiters)

@@ -74,8 +74,12 @@ void GatherCore::start(FutureCore& self) {
     } else {
       // A weak reference: the children never keep the gathering future alive.
       child->add_callback([weak, this](const std::shared_ptr<FutureCore>& c) {
-        if (std::shared_ptr<FutureCore> outer = weak.lock()) child_done(*outer, *c);
+        if (std::shared_ptr<FutureCore> outer = weak.lock()) {
+          c->discard_awaited_by(outer.get());
+          child_done(*outer, *c);
+        }
       });
+      child->add_awaited_by(self.shared_from_this());  // the call graph: outer waits for it
     }
   }
   for (FutureCore* child : done_now)
@@ -413,8 +417,15 @@ void TaskGroup::adopt(AnyTask task) {
   std::weak_ptr<detail::TaskGroupState> weak = state_;
   // A weak reference: the children never keep the group alive.
   task.state()->add_callback([weak](const std::shared_ptr<detail::FutureCore>& core) {
-    if (std::shared_ptr<detail::TaskGroupState> s = weak.lock()) s->on_task_done(core);
+    if (std::shared_ptr<detail::TaskGroupState> s = weak.lock()) {
+      core->discard_awaited_by(s->parent.lock().get());
+      s->on_task_done(core);
+    }
   });
+  // The call graph: the group's parent task waits for every child (asyncio 3.14).
+  if (std::shared_ptr<detail::TaskStateBase> parent = state_->parent.lock()) {
+    task.state()->add_awaited_by(parent);
+  }
   if (state_->aborting && !task.done()) task.cancel();
 }
 

@@ -146,3 +146,99 @@ TEST_CASE("68: outside a task there is no graph", "[call_graph]") {
   EventLoop loop;
   CHECK(asyncuv::format_all_tasks(loop).find("await tree") != std::string::npos);
 }
+
+namespace {
+Task<int> gated(Future<int> gate) {
+  int v = co_await gate;
+  co_return v;
+}
+
+Task<int> gathering_parent(Task<int> a, Task<int> b) {
+  auto both = asyncuv::gather(a, b);
+  auto [x, y] = co_await both;
+  co_return x + y;
+}
+
+Task<int> group_parent(Future<int> gate, Task<int>* child) {
+  auto body = [gate, child](asyncuv::TaskGroup& tg) -> Task<void> {
+    *child = tg.create_task(gated(gate), "group-child");
+    co_return;
+  };
+  co_await asyncuv::task_group(body);
+  co_return child->result();
+}
+}  // namespace
+
+TEST_CASE("68: gather's children are awaited by its future, itself awaited by the parent",
+          "[call_graph][tasks]") {
+  EventLoop loop;
+  Future<int> gate = loop.create_future<int>();
+  Task<int> a = loop.create_task(gated(gate), "child-a");
+  Task<int> b = loop.create_task(gated(gate), "child-b");
+  Task<int> parent = loop.create_task(gathering_parent(a, b), "gather-parent");
+  loop.call_soon([&] { loop.call_soon([&] { loop.stop(); }); });
+  test_support::run_with_watchdog(loop);
+
+  for (const Task<int>& child : {a, b}) {
+    std::optional<FutureCallGraph> graph = asyncuv::capture_call_graph(child);
+    REQUIRE(graph);
+    REQUIRE(graph->awaited_by.size() == 1);
+    const FutureCallGraph& outer = graph->awaited_by[0];
+    CHECK(outer.call_stack.empty());  // gather's future: no coroutine of its own
+    REQUIRE(outer.awaited_by.size() == 1);
+    CHECK(outer.awaited_by[0].future == parent.state());
+    std::string text = asyncuv::format_call_graph(*graph);
+    CHECK(text.find("* Future(id=") != std::string::npos);
+    CHECK(text.find("gather-parent") != std::string::npos);
+  }
+  // format_all_tasks looks through the gathering future to the parent task.
+  std::string ps = asyncuv::format_all_tasks(loop);
+  CHECK(ps.find("child-a") != std::string::npos);
+  CHECK(ps.find("(awaited by gather-parent)") != std::string::npos);
+
+  gate.set_result(2);
+  CHECK(loop.run_until_complete(parent) == 4);
+  // Done children forget the gathering future.
+  CHECK(asyncuv::capture_call_graph(a)->awaited_by.empty());
+}
+
+TEST_CASE("68: a TaskGroup's children are awaited by the group's parent task",
+          "[call_graph][taskgroup]") {
+  EventLoop loop;
+  Future<int> gate = loop.create_future<int>();
+  Task<int> child;
+  Task<int> parent = loop.create_task(group_parent(gate, &child), "group-parent");
+  loop.call_soon([&] { loop.call_soon([&] { loop.stop(); }); });
+  test_support::run_with_watchdog(loop);
+
+  REQUIRE(child);
+  std::optional<FutureCallGraph> graph = asyncuv::capture_call_graph(child);
+  REQUIRE(graph);
+  REQUIRE(graph->awaited_by.size() == 1);
+  CHECK(graph->awaited_by[0].future == parent.state());
+  CHECK(asyncuv::format_all_tasks(loop).find("(awaited by group-parent)") != std::string::npos);
+
+  gate.set_result(9);
+  CHECK(loop.run_until_complete(parent) == 9);
+  CHECK(asyncuv::capture_call_graph(child)->awaited_by.empty());
+}
+
+TEST_CASE("68: future_add_to_awaited_by records a waiter once; discard forgets it",
+          "[call_graph]") {
+  EventLoop loop;
+  Future<int> fut = loop.create_future<int>();
+  Future<int> waiter = loop.create_future<int>();
+  asyncuv::future_add_to_awaited_by(fut, waiter);
+  asyncuv::future_add_to_awaited_by(fut, waiter);
+  FutureCallGraph graph = asyncuv::capture_call_graph_of(fut.state());
+  REQUIRE(graph.awaited_by.size() == 1);  // a set, as asyncio's
+  CHECK(graph.awaited_by[0].future == waiter.state());
+  asyncuv::future_discard_from_awaited_by(fut, waiter);
+  CHECK(asyncuv::capture_call_graph_of(fut.state()).awaited_by.empty());
+  {
+    Future<int> gone = loop.create_future<int>();
+    asyncuv::future_add_to_awaited_by(fut, gone);
+  }
+  // Held weakly: a waiter that no longer exists is not shown.
+  CHECK(asyncuv::capture_call_graph_of(fut.state()).awaited_by.empty());
+}

@@ -81,6 +81,14 @@ class FutureCore : public std::enable_shared_from_this<FutureCore> {
   /// "<Future pending>", "<Future finished result=...>", "<Future cancelled>".
   virtual std::string repr() const;
 
+  /// asyncio.future_add_to_awaited_by / future_discard_from_awaited_by: records (or forgets)
+  /// that `waiter` waits for this future without awaiting it directly, as gather's outer
+  /// future and a TaskGroup's parent task do. Only the call graph reads it (weakly held).
+  void add_awaited_by(const std::shared_ptr<FutureCore>& waiter);
+  void discard_awaited_by(const FutureCore* waiter) noexcept;
+  /// The recorded waiters still alive.
+  std::vector<std::shared_ptr<FutureCore>> awaited_by() const;
+
  protected:
   /// Moves a pending future to finished and schedules its callbacks.
   void finish();
@@ -114,6 +122,8 @@ class FutureCore : public std::enable_shared_from_this<FutureCore> {
   };
   std::uint64_t add_entry(Callback cb, void (*tag)(), ContextRef context);
   std::vector<Entry> callbacks_;
+  // Null until a first waiter is recorded (asyncio's _asyncio_awaited_by = None).
+  std::unique_ptr<std::vector<std::weak_ptr<FutureCore>>> awaited_by_;
 };
 
 /// The typed part: the value. `Base` is FutureCore, or the task state for tasks.

@@ -9,7 +9,7 @@
 // it runs inline (`co_await child()`), so the chain is walked from the task's outermost
 // coroutine. "Awaited by" lists the tasks whose current await is on this task or future
 // (asyncio's _fut_waiter); asyncio also links gather's and TaskGroup's children to their
-// parent, which is not recorded here. Read on the loop's thread only.
+// parent (FutureCore::add_awaited_by); so does this. Read on the loop's thread only.
 #pragma once
 
 #include <cstdint>
@@ -62,6 +62,17 @@ std::string format_call_graph(const FutureCallGraph& graph);
 void print_call_graph(const AnyTask& task = {}, std::optional<int> limit = std::nullopt,
                       asyncuv::source_location where = asyncuv::source_location::current());
 
+/// asyncio.future_add_to_awaited_by(fut, waiter): records that `waiter` (a Future or Task)
+/// waits for `fut` without awaiting it itself, so that the call graph shows it; gather and
+/// TaskGroup do this for their children. future_discard_from_awaited_by forgets it.
+template <class F, class W>
+void future_add_to_awaited_by(const F& fut, const W& waiter) {
+  fut.state()->add_awaited_by(waiter.state());
+}
+template <class F, class W>
+void future_discard_from_awaited_by(const F& fut, const W& waiter) {
+  fut.state()->discard_awaited_by(waiter.state().get());
+}
 /// Every pending task of `loop` (`python -m asyncio ps`): one line per task with its id, name,
 /// coroutine stack (outermost first) and the tasks awaiting it, then the await tree
 /// (`pstree`): tasks awaited by nobody at the top, each task's awaiters' children below.
