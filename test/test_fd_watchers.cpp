@@ -21,6 +21,7 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+#include "byte_compare.hpp"
 
 using asyncuv::EventLoop;
 using asyncuv::TimerHandle;
@@ -106,7 +107,7 @@ TEST_CASE("38. add_reader delivers every byte written to a socketpair", "[fd]") 
   });
   loop.call_soon([&] { write_all(sp.fds[1], sent); });
   run_with_watchdog(loop);
-  CHECK(received == sent);
+  CHECK(test_support::byte_difference(received, sent) == "");
   CHECK(calls >= 1);
   CHECK(loop.remove_reader(sp.fds[0]));
   loop.close();

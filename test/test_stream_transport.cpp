@@ -4,6 +4,7 @@
 
 #include <netinet/tcp.h>
 
+#include "byte_compare.hpp"
 #include "log_capture.hpp"
 #include "loop_support.hpp"
 
@@ -196,7 +197,7 @@ TEST_CASE("46. close() flushes 4 MiB first; the peer gets every byte, then EOF",
     CHECK(size_when_lost == 0);
     CHECK(proto->lost_exc == nullptr);
     REQUIRE(got.size() == data.size());
-    CHECK(got == data);
+    CHECK(test_support::byte_difference(got, data) == "");
   }
 }
 
@@ -272,7 +273,7 @@ TEST_CASE("48. write flow control: limits, one pause above high, one resume at o
   CHECK(proto->pauses == 1);
   CHECK(proto->resumes == 1);
   CHECK(size_at_resume <= 16384);
-  CHECK(got == sent);
+  CHECK(test_support::byte_difference(got, sent) == "");
 
   // Raising the limit above the buffer does not resume; lowering it below pauses.
   t->set_write_buffer_limits(1);
@@ -328,7 +329,7 @@ TEST_CASE("48. exceptions from pause_writing / resume_writing go to the exceptio
     drain_fd(peer.fileno(), got);
     return proto->lost;
   });
-  CHECK(got == sent);
+  CHECK(test_support::byte_difference(got, sent) == "");
 }
 
 TEST_CASE("connect_accepted_socket refuses a socket that is not SOCK_STREAM", "[transport]") {
@@ -450,7 +451,7 @@ TEST_CASE("write_eof() half-closes after the buffer drained; the peer may still 
     eof = drain_fd(peer_fd, got);
     return eof;
   });
-  CHECK(got == data);
+  CHECK(test_support::byte_difference(got, data) == "");
   // The other direction still works.
   REQUIRE(::write(peer_fd, "answer", 6) == 6);
   run_until(loop, [&] { return proto->received == "answer"; });
