@@ -13,6 +13,7 @@
 # runs in build-fuzz/corpus/<target>/.
 : "${passed:=0}"
 : "${failed:=0}"
+summaries=("${summaries[@]}")
 
 fuzz_targets=(stream_reader tls_server tls_client datagram)
 
@@ -43,11 +44,13 @@ fuzz_run_all() {
     if [ "$rc" -eq 0 ]; then
       passed=$((passed + 1))
       echo "fuzz_$target: passed"
+      summaries+=("fuzz_$target: passed")
       rmdir "fuzz-findings/$target" 2>/dev/null || true
     else
       failed=$((failed + 1))
       grep -a -A30 'ERROR: \|==ERROR\|runtime error\|Test unit written' "$log" | head -n 60 || true
       echo "fuzz_$target: FAILED (exit $rc; reproducer in fuzz-findings/$target/, log $log)"
+      summaries+=("fuzz_$target: FAILED (exit $rc)")
     fi
   done
   rmdir fuzz-findings 2>/dev/null || true

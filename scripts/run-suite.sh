@@ -9,6 +9,9 @@
 # (default: all). A failed test, a sanitizer report, a leak or a crash counts as a failure.
 : "${passed:=0}"
 : "${failed:=0}"
+# One line per stage (and per failing test case), printed again at the very end by
+# scripts/test, so that the tail of a long log says what failed.
+summaries=("${summaries[@]}")
 
 run_suite() {
   local dir=$1
@@ -36,4 +39,13 @@ run_suite() {
   passed=$((passed + tests - failures - errors))
   failed=$((failed + bad))
   echo "$dir: $((tests - failures - errors)) passed, $bad failed"
+  summaries+=("$dir: $((tests - failures - errors)) passed, $bad failed")
+  if [ "$bad" -ne 0 ]; then
+    # The test cases (and sections) that hold a <failure> or <error>.
+    local name
+    while IFS= read -r name; do
+      summaries+=("  failed in $dir: $name")
+    done < <(awk '/<testcase /{ match($0, / name="[^"]*"/); n = substr($0, RSTART + 7, RLENGTH - 8) }
+                  /<failure|<error/ { if (!seen[n]++) print n }' "$junit" | head -n 20)
+  fi
 }
