@@ -93,12 +93,16 @@ void FutureCore::finish() {
 
 void FutureCore::add_awaited_by(const std::shared_ptr<FutureCore>& waiter) {
   if (!awaited_by_) awaited_by_ = std::make_unique<std::vector<std::weak_ptr<FutureCore>>>();
+  // A set, as asyncio's: each waiter once.
+  for (const std::weak_ptr<FutureCore>& w : *awaited_by_) {
+    if (w.lock() == waiter) return;
+  }
   awaited_by_->push_back(waiter);
 }
 
 void FutureCore::discard_awaited_by(const FutureCore* waiter) noexcept {
   if (!awaited_by_) return;
-  // asyncio keeps a set: one discard removes the waiter. Expired entries go at the same time.
+  // Expired entries go at the same time.
   std::erase_if(*awaited_by_, [waiter](const std::weak_ptr<FutureCore>& w) {
     std::shared_ptr<FutureCore> alive = w.lock();
     return alive == nullptr || alive.get() == waiter;
@@ -109,10 +113,7 @@ std::vector<std::shared_ptr<FutureCore>> FutureCore::awaited_by() const {
   std::vector<std::shared_ptr<FutureCore>> out;
   if (!awaited_by_) return out;
   for (const std::weak_ptr<FutureCore>& w : *awaited_by_) {
-    std::shared_ptr<FutureCore> alive = w.lock();
-    if (alive != nullptr && std::find(out.begin(), out.end(), alive) == out.end()) {
-      out.push_back(std::move(alive));
-    }
+    if (std::shared_ptr<FutureCore> alive = w.lock()) out.push_back(std::move(alive));
   }
   return out;
 }

@@ -16,15 +16,15 @@ namespace test_support {
 
 inline std::string byte_difference(std::string_view actual, std::string_view expected) {
   if (actual == expected) return "";
-  auto [a, e] = std::mismatch(actual.begin(), actual.end(), expected.begin(), expected.end());
-  auto at = static_cast<std::size_t>(a - actual.begin());
+  auto at = static_cast<std::size_t>(
+      std::mismatch(actual.begin(), actual.end(), expected.begin(), expected.end()).first -
+      actual.begin());
   auto byte = [](std::string_view s, std::size_t i) -> std::string {
     if (i >= s.size()) return "end";
     char text[8];
     std::snprintf(text, sizeof text, "0x%02x", static_cast<unsigned char>(s[i]));
     return text;
   };
-  (void)e;
   return "actual " + std::to_string(actual.size()) + " bytes, expected " +
          std::to_string(expected.size()) + "; first difference at byte " + std::to_string(at) +
          " (" + byte(actual, at) + " vs " + byte(expected, at) + ")";

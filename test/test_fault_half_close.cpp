@@ -51,8 +51,8 @@ TEST_CASE("fault 44: half-close with eof_received true: writes still reach the p
   CHECK(proto->lost_exc == nullptr);
   CHECK(proto->events == std::vector<std::string>{"made", "data", "eof", "lost"});
   run_until(loop, [&] { return drain_fd(pair.first.fileno(), got); });
-  CHECK(test_support::byte_difference(got, reply) ==
-        "");  // nothing after the reply but end of file
+  // Nothing after the reply but end of file.
+  CHECK(test_support::byte_difference(got, reply) == "");
   CHECK(handler.contexts.empty());
 }
 

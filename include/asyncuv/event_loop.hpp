@@ -751,8 +751,11 @@ class EventLoop {
   template <bool InContexts>
   void run_handle(detail::HandleImpl* h);
   void run_handle_in_context(detail::HandleImpl* h);
-  /// Runs `ntodo` ready callbacks, each in its context (stops at a fatal error).
-  void run_in_contexts(std::size_t ntodo);
+  /// Runs up to `ntodo` ready callbacks, each in its context if `InContexts`, else bare (no
+  /// context exists). Returns how many are left when a fatal error ends the batch or, bare,
+  /// when the first context appears; 0 once all ran.
+  template <bool InContexts>
+  std::size_t run_ready(std::size_t ntodo);
   /// The rare path of a batch, taken when `attention_` is set after a callback: true to end
   /// the batch (a fatal error).
   bool on_attention(detail::HandleImpl* h, bool in_contexts);
